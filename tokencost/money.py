@@ -1,0 +1,61 @@
+"""Exact money: parse user input into ``Decimal`` and convert to and from integer pico-dollars.
+
+Every amount the library adds up is an ``int`` of pico-dollars (1e-12 USD): stores keep integers, sums are
+exact, and the public API shows ``Decimal``. A per-token price with more than twelve decimals (about 1% of
+litellm's map) makes an event's cost round half-even at 1e-12 USD, far below a cent.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+__all__ = ["UNITS_PER_USD", "from_units", "parse_amount", "to_units"]
+
+UNITS_PER_USD = 10**12
+_PICO = Decimal(1).scaleb(-12)
+_CENT = Decimal("0.01")
+
+
+def to_units(amount: Decimal) -> int:
+    """Return ``amount`` (USD) as integer pico-dollars, rounding half-even below 1e-12."""
+    return int((amount * UNITS_PER_USD).to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def from_units(units: int) -> Decimal:
+    """Return integer pico-dollars as a ``Decimal`` in USD, with no trailing zeros past the cents.
+
+    ``from_units(16 * 10**12) == Decimal("16.00")`` and prints as ``16.00``; ``0.0177`` keeps its digits.
+    """
+    value = (Decimal(units) * _PICO).normalize()
+    if value.as_tuple().exponent > -2:  # type: ignore[operator]
+        return value.quantize(_CENT)
+    return value
+
+
+def parse_amount(value: object, name: str, *, allow_none: bool = True) -> Decimal | None:
+    """Parse a user-given USD amount (int, float, str or Decimal) into a non-negative finite ``Decimal``.
+
+    A float goes through ``str`` so ``0.1`` stays ``Decimal("0.1")``.
+
+    Raises:
+        TypeError: for a type that is not a number or numeric string (``bool`` included).
+        ValueError: for NaN, infinity, a negative amount or text that is not a number.
+    """
+    if value is None:
+        if allow_none:
+            return None
+        raise TypeError(f"{name} must be a number, not None")
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise TypeError(f"{name} must be an int, float, str or Decimal, not {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    try:
+        amount = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
+    except InvalidOperation:
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not amount.is_finite():
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if amount < 0:
+        raise ValueError(f"{name} must not be negative, got {value!r}")
+    return amount

@@ -1,0 +1,102 @@
+"""Prices and the pricing chain: the first source that knows a model wins, and the price says which it was.
+
+Sources, in order: the local override (``register_price``, ``prices=``), litellm's bundled map, Linkup price
+discovery (cached files, then a web search in the background). A source is any object with a ``name`` and
+``lookup(model, provider) -> Price | None``; see ``PriceSource``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Protocol, runtime_checkable
+
+from tokencost.pricing._price import Price
+from tokencost.pricing.override import registered_version
+
+__all__ = ["Price", "PriceChain", "PriceListener", "PriceSource"]
+
+# listener(model, provider, price, reason): a price found after the fact (reason None), or a lookup that ended
+# without one (price None, reason says why).
+PriceListener = Callable[[str, "str | None", "Price | None", "str | None"], None]
+
+
+@runtime_checkable
+class PriceSource(Protocol):
+    """A place prices come from.
+
+    Optional members a source may have:
+
+    * ``cacheable = False``: the chain asks it again on every lookup (its answers may change, e.g. files a
+      person edits); by default the chain remembers each answer.
+    * ``is_pending(model, provider) -> bool``: a price is being looked up and will be announced later.
+    * ``set_listener(fn)``: the chain passes ``fn(model, provider, price, reason)``; the source calls it when a
+      pending lookup ends: with the price found (``reason`` None), or with ``price`` None and the reason.
+    """
+
+    name: str
+
+    def lookup(self, model: str, provider: str | None) -> Price | None:
+        """Return the price of ``model`` or ``None`` when this source does not know it."""
+        ...
+
+
+class PriceChain:
+    """Ask sources in order; remember what cacheable sources said."""
+
+    def __init__(self, sources: Sequence[PriceSource]) -> None:
+        self.sources = tuple(sources)
+        # Guards _cache and _cache_version: answers of cacheable sources, dropped when overrides change.
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, str | None], Price | None] = {}
+        self._cache_version = registered_version()
+        self._listeners: list[PriceListener] = []
+        for source in self.sources:
+            set_listener = getattr(source, "set_listener", None)
+            if callable(set_listener):
+                set_listener(self._announce)
+
+    def add_listener(self, listener: PriceListener) -> None:
+        """Call ``listener(model, provider, price, reason)`` when a pending lookup ends."""
+        self._listeners.append(listener)
+
+    def _announce(self, model: str, provider: str | None, price: Price | None, reason: str | None) -> None:
+        with self._lock:
+            self._cache.pop((model, provider), None)
+        for listener in list(self._listeners):
+            listener(model, provider, price, reason)
+
+    def lookup(self, model: str, provider: str | None = None) -> Price | None:
+        """Return the first price a source knows for ``model``, or ``None``."""
+        key = (model, provider)
+        version = registered_version()
+        if version == self._cache_version:
+            try:
+                return self._cache[key]
+            except KeyError:
+                pass
+        else:
+            with self._lock:
+                self._cache.clear()
+                self._cache_version = version
+        cacheable = True
+        for source in self.sources:
+            price = source.lookup(model, provider)
+            if price is not None:
+                if cacheable and getattr(source, "cacheable", True):
+                    with self._lock:
+                        self._cache[key] = price
+                return price
+            cacheable = cacheable and getattr(source, "cacheable", True)
+        if cacheable:
+            with self._lock:
+                self._cache[key] = None
+        return None
+
+    def is_pending(self, model: str, provider: str | None = None) -> bool:
+        """Return whether a source is still looking ``model`` up (the event is then repriced later)."""
+        for source in self.sources:
+            is_pending = getattr(source, "is_pending", None)
+            if callable(is_pending) and is_pending(model, provider):
+                return True
+        return False

@@ -1,0 +1,138 @@
+"""``Price``: what one token of each bucket costs, and the exact cost of a ``Usage`` under it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from tokencost.money import UNITS_PER_USD, parse_amount, to_units
+from tokencost.usage import BUCKETS, Usage
+
+__all__ = ["Price"]
+
+_MILLION = Decimal(1_000_000)
+# A bucket without its own price is billed at its parent's: cache and audio-in and image at input, reasoning and
+# audio-out at output. (Providers that bill reasoning separately give it a price of its own.)
+_FALLBACK = {
+    "cache_read": "input",
+    "cache_write": "input",
+    "reasoning": "output",
+    "audio_in": "input",
+    "audio_out": "output",
+    "image": "input",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """USD per token for each usage bucket, and where the price came from.
+
+    ``None`` for a bucket means "billed like its parent bucket" (cache reads and writes like input, reasoning
+    like output). Build one from per-million prices with ``Price.per_mtok(...)``.
+    """
+
+    input: Decimal
+    output: Decimal
+    cache_read: Decimal | None = None
+    cache_write: Decimal | None = None
+    reasoning: Decimal | None = None
+    audio_in: Decimal | None = None
+    audio_out: Decimal | None = None
+    image: Decimal | None = None
+    source: str = "override"
+    source_url: str | None = None
+    # litellm bills prompts above this many tokens at a higher tier we do not model: use its response_cost.
+    tier_above_tokens: int | None = None
+    # Pico-dollars per token for each bucket, when every price is a whole number of them (the fast path).
+    _units: tuple[int, ...] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        per_token = [self.per_token(bucket) for bucket in BUCKETS]
+        scaled = [p * UNITS_PER_USD for p in per_token]
+        if all(s == s.to_integral_value() for s in scaled):
+            object.__setattr__(self, "_units", tuple(int(s) for s in scaled))
+
+    @classmethod
+    def per_mtok(
+        cls,
+        input: object,
+        output: object,
+        *,
+        cache_read: object = None,
+        cache_write: object = None,
+        reasoning: object = None,
+        source: str = "override",
+        source_url: str | None = None,
+    ) -> Price:
+        """Build a price from USD per million tokens (int, float, str or Decimal).
+
+        Raises:
+            TypeError, ValueError: for an amount that is not a non-negative finite number.
+        """
+
+        def per_token(value: object, name: str) -> Decimal | None:
+            amount = parse_amount(value, name)
+            return None if amount is None else amount / _MILLION
+
+        input_price = per_token(input, "input_per_mtok")
+        output_price = per_token(output, "output_per_mtok")
+        if input_price is None or output_price is None:
+            raise TypeError("input_per_mtok and output_per_mtok are required")
+        return cls(
+            input=input_price,
+            output=output_price,
+            cache_read=per_token(cache_read, "cache_read_per_mtok"),
+            cache_write=per_token(cache_write, "cache_write_per_mtok"),
+            reasoning=per_token(reasoning, "reasoning_per_mtok"),
+            source=source,
+            source_url=source_url,
+        )
+
+    def per_token(self, bucket: str) -> Decimal:
+        """Return the USD price of one token of ``bucket``, following the fallbacks."""
+        price: Decimal | None = getattr(self, bucket)
+        while price is None:
+            bucket = _FALLBACK[bucket]
+            price = getattr(self, bucket)
+        return price
+
+    def cost_units(self, usage: Usage) -> int:
+        """Return the exact cost of ``usage`` in pico-dollars."""
+        units = self._units
+        if units is not None:
+            return (
+                usage.input * units[0]
+                + usage.cache_read * units[1]
+                + usage.cache_write * units[2]
+                + usage.output * units[3]
+                + usage.reasoning * units[4]
+                + usage.audio_in * units[5]
+                + usage.audio_out * units[6]
+                + usage.image * units[7]
+            )
+        return sum(self.breakdown_units(usage).values())
+
+    def breakdown_units(self, usage: Usage) -> dict[str, int]:
+        """Return the cost of each non-empty bucket of ``usage`` in pico-dollars."""
+        out: dict[str, int] = {}
+        for bucket in BUCKETS:
+            tokens: int = getattr(usage, bucket)
+            if tokens:
+                out[bucket] = to_units(tokens * self.per_token(bucket))
+        return out
+
+    def saved_units(self, usage: Usage) -> int:
+        """Return what the cache reads in ``usage`` saved against the uncached input price, in pico-dollars."""
+        if not usage.cache_read:
+            return 0
+        saved = usage.cache_read * (self.input - self.per_token("cache_read"))
+        return max(0, to_units(saved))
+
+    def as_per_mtok(self) -> dict[str, Decimal]:
+        """Return each explicitly set bucket price in USD per million tokens."""
+        out: dict[str, Decimal] = {}
+        for bucket in BUCKETS:
+            value: Decimal | None = getattr(self, bucket)
+            if value is not None:
+                out[bucket] = (value * _MILLION).normalize()
+        return out

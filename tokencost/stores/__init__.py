@@ -1,0 +1,41 @@
+"""Ledger stores, chosen by URL: ``memory://``, ``sqlite:///path/costs.db``, ``redis://host:6379/0``."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from tokencost.stores.base import Check, Group, Store, Totals
+
+__all__ = ["Check", "Group", "Store", "Totals", "store_from_url"]
+
+# scheme -> (module, class). Modules are imported only when their scheme is used.
+SCHEMES: dict[str, tuple[str, str]] = {
+    "memory": ("tokencost.stores.memory", "MemoryStore"),
+    "sqlite": ("tokencost.stores.sqlite", "SQLiteStore"),
+    "redis": ("tokencost.stores.redis", "RedisStore"),
+    "rediss": ("tokencost.stores.redis", "RedisStore"),
+}
+
+
+def store_from_url(url: str, **options: Any) -> Store:
+    """Build the store a URL names.
+
+    Example::
+
+        store = store_from_url("sqlite:///var/lib/app/costs.db")
+
+    Raises:
+        TypeError: for a URL that is not a str.
+        ValueError: for an unknown scheme or a malformed URL.
+        MissingExtraError: when the backend's optional dependency is not installed.
+    """
+    if not isinstance(url, str):
+        raise TypeError(f"store must be a URL string, not {type(url).__name__}")
+    scheme, sep, _ = url.partition("://")
+    if not sep or scheme not in SCHEMES:
+        known = ", ".join(f"{s}://" for s in SCHEMES)
+        raise ValueError(f"unknown store URL {url!r}: expected one of {known}")
+    module_name, class_name = SCHEMES[scheme]
+    cls: type[Store] = getattr(importlib.import_module(module_name), class_name)
+    return cls(url, **options)

@@ -1,0 +1,1383 @@
+"""``CostTracker``: the litellm callback that turns every call into a priced event, and refuses spent budgets.
+
+How it meets litellm (DESIGN.md section 3 has the measured facts behind each choice):
+
+* ``log_pre_api_call`` runs in the caller's thread before the request: the call is registered as pending with
+  the caller's ``scope()`` metadata and ``budget()`` blocks (contextvars are only readable there).
+* Sync success events run on litellm's thread pool *after* ``completion()`` returns. A thread reading a view
+  cannot be inside a call at the same time, so views wait for the pending calls the reading thread started:
+  totals are current at return, without waiting on other threads' calls still in flight.
+* Async non-stream calls are recorded in ``async_post_call_success_deployment_hook``, in the caller's task before
+  ``await`` returns; litellm's own async success events are lost when the loop closes, so they only fill in.
+* Both success hooks fire for some calls: events are deduplicated by ``litellm_call_id``.
+* Refusal happens before the request: ``async_pre_call_deployment_hook`` (async entry points, Router), a
+  ``litellm.pre_call_rules`` entry (sync completion, streams, Router), and ``litellm.max_budget`` (sync embedding).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import logging
+import math
+import os
+import re
+import sys
+import threading
+import time
+import uuid
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, cast
+
+import litellm
+from litellm.integrations.custom_logger import CustomLogger
+
+from tokencost.budgets import Budget, BudgetLine, ScopedBudget, active_budgets, budget_lines, current_scope
+from tokencost.budgets import dump_budgets as _dump_budgets
+from tokencost.errors import BudgetExceededError
+from tokencost.events import Event
+from tokencost.money import from_units, parse_amount, to_units
+from tokencost.pricing import Price, PriceChain, PriceSource
+from tokencost.pricing.litellm_map import LitellmMapSource, model_info
+from tokencost.pricing.override import OverrideSource, load_prices
+from tokencost.stores import Check, Store, store_from_url
+from tokencost.usage import Usage, UsageError, from_litellm_usage, from_openai_counts
+
+__all__ = ["CostTracker", "registered_tracker"]
+
+log = logging.getLogger("tokencost")
+
+# How long a view waits for the success events of calls the reading thread has made (they fire on litellm's
+# pool a few ms after return). Past it the view answers with what is recorded and logs once.
+_RETURN_WAIT_S = 5.0
+# Call ids remembered for de-duplication: both success hooks fire within milliseconds of each other.
+_SEEN_MAX = 100_000
+# A reservation of a strict budget expires after this long without settling (a crashed worker).
+_RESERVATION_TTL_S = 900.0
+# Metadata keys litellm adds in place (or that may carry secrets): not the caller's attribution.
+_DROP_KEYS = frozenset(
+    {
+        "deployment",
+        "model_info",
+        "api_base",
+        "caching_groups",
+        "previous_models",
+        "hidden_params",
+        "model_group_size",
+        "model_group_alias",
+        "deployment_model_name",
+        "requester_metadata",
+        "headers",
+    }
+)
+_DROP_PREFIXES = ("user_api_key", "litellm_", "requester_", "_")
+_SECRET = re.compile(r"(api[_-]?key|secret|password|passwd|authorization|credential|access[_-]?token)", re.I)
+
+
+@dataclass(eq=False)
+class _Pending:
+    """A call seen before its request went out, waiting for its success or failure event."""
+
+    thread: int
+    stream: bool
+    model: str
+    scope: Mapping[str, Any]
+    budgets: tuple[ScopedBudget, ...]
+    messages: Any = None
+    ended: bool = False
+
+
+@dataclass(eq=False)
+class _Admission:
+    """A call let through the budgets; ``reservation`` is held on the store under strict budgets."""
+
+    reservation: str | None = None
+    created: float = field(default_factory=time.monotonic)
+
+
+class _OnceLog:
+    """Log a problem once per key (a failing store or an unknown model must not flood the log)."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()  # guards _seen
+
+    def __call__(self, key: str, message: str, *args: object, level: int = logging.WARNING) -> None:
+        with self._lock:
+            if key in self._seen:
+                return
+            self._seen.add(key)
+        log.log(level, message, *args)
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._seen.discard(key)
+
+
+def _as_budgets(budget: object, budgets: Iterable[Budget]) -> list[Budget]:
+    out: list[Budget] = []
+    limit = parse_amount(budget, "budget")
+    if limit is not None:
+        out.append(Budget(limit_usd=limit))
+    for item in budgets:
+        if not isinstance(item, Budget):
+            raise TypeError(f"budgets must hold Budget objects, not {type(item).__name__}")
+        out.append(item)
+    return out
+
+
+def _clean_metadata(raw: object) -> dict[str, Any]:
+    """Keep the caller's JSON-able attribution metadata; drop litellm's internals and anything secret."""
+    if not isinstance(raw, Mapping):
+        return {}
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str) or key in _DROP_KEYS or key.startswith(_DROP_PREFIXES) or _SECRET.search(key):
+            continue
+        if value is None or isinstance(value, (str, int, float, bool)):
+            out[key] = value
+        elif isinstance(value, (list, tuple)) and all(isinstance(v, (str, int, float, bool)) for v in value):
+            out[key] = list(value)
+    return out
+
+
+def _get(obj: Any, key: str) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(key)
+    return getattr(obj, key, None)
+
+
+class CostTracker(CustomLogger):  # type: ignore[misc]
+    """Price every litellm call exactly, keep the ledger, and refuse calls once a budget is spent.
+
+    Example::
+
+        tracker = CostTracker(budget=5)
+        litellm.callbacks = [tracker]
+        litellm.completion(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+        print(tracker.total_cost, tracker.cost_by_model)
+
+    Args:
+        budget: total USD limit (int, float, str or Decimal), or None.
+        on_budget_exceeded: ``fn(tracker)``, called once each time a budget scope is crossed.
+        raise_on_budget: refuse calls (``BudgetExceededError``) once a budget is spent.
+        print_summary: print a summary on stderr at interpreter exit.
+        store: ledger URL (``memory://``, ``sqlite:///path.db``, ``redis://host:6379/0``) or a ``Store``.
+        budgets: more ``Budget`` scopes (per model, user, tag, metadata key; daily or monthly windows).
+        prices: a price override file (TOML or JSON) or a mapping ``model -> {input_per_mtok, ...}``.
+        name: the ledger's namespace in the store: trackers with the same store and name share totals.
+        price_cache_dir: where discovered prices are cached as editable files.
+        linkup_api_key: Linkup key for price discovery (else ``LINKUP_API_KEY``; off when neither is set).
+        alert_at: budget fractions (e.g. ``(0.5, 0.8, 1.0)``) at which ``on_alert`` is called.
+        on_alert: ``fn(scope, fraction, spent, limit)``, once per threshold per scope and window.
+        on_store_error: ``"allow"`` (default) lets calls through while the store is unreachable, ``"refuse"``
+            refuses them; either way the problem is logged once.
+        clock: the time source (epoch seconds) for event times and budget windows; for tests.
+
+    Raises:
+        ValueError, TypeError: for a bad budget, price file, store URL or option.
+    """
+
+    def __init__(
+        self,
+        budget: object = None,
+        on_budget_exceeded: Callable[[CostTracker], None] | None = None,
+        raise_on_budget: bool = True,
+        print_summary: bool = True,
+        store: str | Store = "memory://",
+        budgets: Iterable[Budget] = (),
+        prices: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+        name: str = "default",
+        price_cache_dir: str | os.PathLike[str] = "model_costs",
+        linkup_api_key: str | None = None,
+        *,
+        alert_at: Sequence[float] = (),
+        on_alert: Callable[[str, float, Decimal, Decimal], None] | None = None,
+        on_store_error: str = "allow",
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(name, str) or not name:
+            raise ValueError("name must be a non-empty str")
+        if on_store_error not in ("allow", "refuse"):
+            raise ValueError(f"on_store_error must be 'allow' or 'refuse', got {on_store_error!r}")
+        for fraction in alert_at:
+            if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 10:
+                raise ValueError(f"alert_at holds fractions of a budget such as 0.8, got {fraction!r}")
+        # A unique public attribute: litellm de-duplicates loggers by class and public attributes.
+        self.tracker_id = uuid.uuid4().hex
+        self.name = name
+        self.raise_on_budget = bool(raise_on_budget)
+        self.print_summary = bool(print_summary)
+        self.on_budget_exceeded = on_budget_exceeded
+        self.on_alert = on_alert
+        self.on_store_error = on_store_error
+        self._alert_at = tuple(sorted(float(f) for f in alert_at))
+        self._limit = parse_amount(budget, "budget")
+        self._budgets = _as_budgets(budget, budgets)
+        self._clock = clock or time.time
+        overrides = load_prices(os.fspath(prices) if isinstance(prices, os.PathLike) else prices) if prices else {}
+        self.store = store_from_url(store) if isinstance(store, str) else store
+        if not isinstance(self.store, Store):
+            raise TypeError(f"store must be a URL or a Store, not {type(store).__name__}")
+        self._linkup_key = linkup_api_key or os.environ.get("LINKUP_API_KEY") or None
+        sources: list[PriceSource] = [OverrideSource(overrides), LitellmMapSource()]
+        sources.extend(_discovery_sources(Path(price_cache_dir), self._linkup_key))
+        self.prices = PriceChain(sources)
+        self.prices.add_listener(self._on_price)
+        self._warn = _OnceLog()
+        # Guards _pending, _seen, _admissions, _awaiting, _crossed, _alerted; _returned waits on it.
+        self._lock = threading.Lock()
+        self._returned = threading.Condition(self._lock)
+        self._pending: dict[str, _Pending] = {}
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._admissions: dict[str, _Admission] = {}
+        self._awaiting: dict[tuple[str, str], list[tuple[str, tuple[str, ...], tuple[ScopedBudget, ...]]]] = {}
+        self._crossed: set[str] = set()
+        self._alerted: set[tuple[str, float]] = set()
+        self._last_totals: Any = None
+        self._closed = False
+        if self._budgets:
+            self._safe_store("set_meta", lambda: self.store.set_meta(name, "budgets", _dump_budgets(self._budgets)))
+        _install_pre_call_rule()
+        _TRACKERS.add(self)
+        atexit.register(self._at_exit)
+
+    # -- read-only views -----------------------------------------------------------------------------------
+    @property
+    def total_cost(self) -> Decimal:
+        """What every priced call has cost, in USD (unpriced calls are counted in ``unpriced_count``)."""
+        return from_units(self._totals().cost_units)
+
+    @property
+    def request_count(self) -> int:
+        """How many calls are recorded (priced or not)."""
+        return int(self._totals().requests)
+
+    @property
+    def unpriced_count(self) -> int:
+        """How many recorded calls have no known price."""
+        return int(self._totals().unpriced)
+
+    @property
+    def saved_by_cache(self) -> Decimal:
+        """What prompt-cache reads and litellm cache hits saved against full price, in USD."""
+        return from_units(self._totals().saved_units)
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """Every recorded call as a dict (money as ``Decimal``, ``timestamp`` ISO-8601 UTC), oldest first."""
+        return [event.to_dict() for event in self.events()]
+
+    def events(
+        self,
+        since: float | str | None = None,
+        until: float | str | None = None,
+        model: str | None = None,
+        limit: int | None = None,
+    ) -> list[Event]:
+        """Return recorded events, oldest first; ``since``/``until`` are epoch seconds or ISO-8601 text."""
+        self._await_returned()
+        return cast(
+            list[Event],
+            self._safe_store(
+                "events",
+                lambda: self.store.events(self.name, _when(since, "since"), _when(until, "until"), model, limit),
+                default=[],
+            ),
+        )
+
+    @property
+    def cost_by_model(self) -> dict[str, Decimal]:
+        """Cost per model in USD, most expensive first."""
+        return self.cost_by("model")
+
+    @property
+    def cost_by_provider(self) -> dict[str, Decimal]:
+        """Cost per provider in USD, most expensive first."""
+        return self.cost_by("provider")
+
+    def cost_by(self, key: str) -> dict[str, Decimal]:
+        """Cost per value of ``key``: ``"model"``, ``"provider"``, ``"user"``, ``"tag"``, ``"day"``, a metadata key."""
+        if not isinstance(key, str) or not key:
+            raise TypeError("key must be a non-empty str")
+        self._await_returned()
+        groups = self._safe_store("aggregate", lambda: self.store.aggregate(self.name, key), default=[])
+        return {g.key: from_units(g.cost_units) for g in groups}
+
+    @property
+    def budget(self) -> Decimal | None:
+        """The total USD limit given as ``budget=``, or None."""
+        return self._limit
+
+    @property
+    def remaining(self) -> Decimal | None:
+        """What is left of ``budget`` in USD (never negative), or None without one."""
+        if self._limit is None:
+            return None
+        return max(Decimal(0), self._limit - self.total_cost)
+
+    @property
+    def budget_exceeded(self) -> bool:
+        """Whether any budget scope (current window) is spent."""
+        return any(line.exceeded for line in self.budget_lines())
+
+    def budget_lines(self) -> list[BudgetLine]:
+        """Return the state of every budget scope in its current window."""
+        if not self._budgets:
+            return []
+        self._await_returned()
+        return cast(
+            list[BudgetLine],
+            self._safe_store(
+                "counters", lambda: budget_lines(self.store, self.name, self._budgets, self._clock()), default=[]
+            ),
+        )
+
+    def summary(self, window: str | None = None) -> Any:
+        """Return a rich renderable summary (also plain data): totals, per model, budgets, unpriced, savings.
+
+        ``window`` is None (everything), ``"day"`` or ``"month"`` (the current calendar window, UTC).
+        """
+        from tokencost.reports import build_summary
+
+        self._await_returned()
+        return build_summary(self.store, self.name, window=window, budgets=self._budgets, now=self._clock())
+
+    # -- methods ---------------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget every recorded call and budget counter of this ledger (calls are let through again)."""
+        self._await_returned()
+        self._safe_store("reset", lambda: self.store.reset(self.name))
+        with self._lock:
+            self._crossed.clear()
+            self._alerted.clear()
+            self._awaiting.clear()
+        _sync_litellm_budget()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every call that has returned is recorded and the store made it durable.
+
+        Returns ``False`` when ``timeout`` (seconds) ran out first.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        _drain_litellm_pool(timeout)
+        with self._lock:
+            while any(not p.stream or p.ended for p in self._pending.values()):
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._returned.wait(left if left is not None else 1.0)
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        return bool(self._safe_store("flush", lambda: self.store.flush(left), default=False))
+
+    async def aflush(self, timeout: float | None = None) -> bool:
+        """Flush from async code: also drains litellm's async logging worker of this event loop."""
+        try:
+            from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
+
+            await asyncio.wait_for(GLOBAL_LOGGING_WORKER.flush(), timeout)
+        except Exception as exc:
+            self._warn("aflush", "tokencost: could not drain litellm's async logging worker: %s", exc)
+        return await asyncio.to_thread(self.flush, timeout)
+
+    def close(self) -> None:
+        """Stop tracking: unregister from every litellm callback list, flush and close the store."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            litellm.logging_callback_manager.remove_callback_from_all_lists(self, require_self=False)
+        except Exception:
+            if self in litellm.callbacks:
+                litellm.callbacks.remove(self)
+        _TRACKERS.discard(self)
+        atexit.unregister(self._at_exit)
+        self._safe_store("flush", lambda: self.store.flush(5.0))
+        self.store.close()
+
+    # -- calls outside litellm --------------------------------------------------------------------------------
+    def track(
+        self,
+        model: str,
+        prompt_tokens: int,
+        completion_tokens: int,
+        provider: str | None = None,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        reasoning_tokens: int = 0,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Record a call made outside litellm and return it as a history entry.
+
+        Counts follow OpenAI's convention: ``prompt_tokens`` includes the cache reads and writes,
+        ``completion_tokens`` includes the reasoning tokens.
+
+        Example::
+
+            tracker.track(model="gpt-4o", prompt_tokens=10_000, completion_tokens=500, cache_read_tokens=8_000)
+            # cost: Decimal("0.02")
+
+        Raises:
+            TypeError: for a model that is not a str, or counts that are not ints.
+            ValueError: for negative counts, or parts larger than the whole.
+        """
+        if not isinstance(model, str) or not model:
+            raise TypeError("model must be a non-empty str")
+        counts = (prompt_tokens, completion_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens)
+        names = ("prompt_tokens", "completion_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+        for count, arg in zip(counts, names, strict=True):
+            if type(count) is not int:
+                raise TypeError(f"{arg} must be an int, not {type(count).__name__}")
+            if count < 0:
+                raise ValueError(f"{arg} must not be negative, got {count}")
+        if provider is not None and not isinstance(provider, str):
+            raise TypeError("provider must be a str or None")
+        if metadata is not None and not isinstance(metadata, Mapping):
+            raise TypeError("metadata must be a mapping or None")
+        try:
+            usage = from_openai_counts(
+                prompt_tokens,
+                completion_tokens,
+                cache_read_tokens=cache_read_tokens,
+                cache_write_tokens=cache_write_tokens,
+                reasoning_tokens=reasoning_tokens,
+            )
+        except UsageError as exc:
+            raise ValueError(str(exc)) from None
+        meta = {**current_scope(), **metadata} if metadata else current_scope()
+        return self.record_usage(model, usage, provider=provider, metadata=meta).to_dict()
+
+    def record_usage(
+        self,
+        model: str,
+        usage: Usage | None,
+        *,
+        provider: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        call_id: str | None = None,
+        reason: str | None = None,
+        status: str = "ok",
+        admission: Any = None,
+    ) -> Event:
+        """Price and record normalized usage (``None`` records the call unpriced with ``reason``).
+
+        The building block of ``track``, ``track_response`` and the SDK wrappers.
+        """
+        event = self._price_event(
+            call_id or uuid.uuid4().hex,
+            model,
+            provider or _provider_of(model),
+            usage,
+            dict(metadata or {}),
+            status=status,
+            reason=reason,
+        )
+        self._commit(event, active_budgets(), admission if isinstance(admission, _Admission) else None)
+        return event
+
+    def estimate_cost(self, model: str, messages: Any = None, max_tokens: int | None = None) -> Decimal | None:
+        """Estimate a call's cost in USD before making it: prompt counted by litellm's token counter, plus
+        ``max_tokens`` at the output price (the worst case). None when no source prices the model.
+        """
+        if not isinstance(model, str) or not model:
+            raise TypeError("model must be a non-empty str")
+        units = self._worst_case_units(model, _provider_of(model), messages, max_tokens, default_to_max=False)
+        return None if units is None else from_units(units[0])
+
+    def can_afford(self, model: str, messages: Any = None, max_tokens: int | None = None) -> bool:
+        """Answer, without sending anything, whether a call this size fits every budget that applies now."""
+        estimate = self._worst_case_units(model, _provider_of(model), messages, max_tokens, default_to_max=False)
+        metadata = current_scope()
+        for scoped in active_budgets():
+            if scoped.exceeded:
+                return False
+            limit = scoped.max_cost_usd
+            if limit is not None and estimate is not None and scoped._spent_units + estimate[0] > to_units(limit):
+                return False
+        if not self._budgets:
+            return True
+        now = self._clock()
+        checks = [(b, v, b.counter_key(v, now)) for b in self._budgets for v in b.values(model, metadata)]
+        counters = self._safe_store("counters", lambda: self.store.counters(self.name, [c[2] for c in checks]))
+        if counters is None:
+            return self.on_store_error == "allow"
+        for b, _, key in checks:
+            units, tokens, reserved = counters[key]
+            cost, toks = estimate if estimate is not None else (0, 0)
+            if estimate is None and b.unpriced == "refuse":
+                return False
+            if b.limit_units is not None and units + reserved + cost > b.limit_units:
+                return False
+            if b.max_tokens is not None and tokens + toks > b.max_tokens:
+                return False
+        return True
+
+    # -- litellm hooks: events --------------------------------------------------------------------------------
+    def log_pre_api_call(self, model: Any, messages: Any, kwargs: Any) -> None:
+        """Register the call as pending, capturing the caller's scope (runs in the caller's thread)."""
+        try:
+            call_id = kwargs.get("litellm_call_id")
+            if not call_id:
+                return
+            stream = bool(kwargs.get("stream"))
+            pending = _Pending(
+                thread=threading.get_ident(),
+                stream=stream,
+                model=str(model),
+                scope=current_scope(),
+                budgets=active_budgets(),
+                messages=messages if stream else None,
+            )
+            with self._lock:
+                if call_id in self._seen or call_id in self._pending:
+                    return
+                self._pending[call_id] = pending
+            if stream:
+                _watch_stream(self, call_id)
+        except Exception as exc:
+            self._bug("log_pre_api_call", exc)
+
+    def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+        """Record a finished call (litellm's thread pool, after ``completion()`` returned)."""
+        self._on_success(kwargs, response_obj)
+
+    async def async_log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+        """Record a finished async call (litellm's background worker); de-duplicated by call id."""
+        self._on_success(kwargs, response_obj)
+
+    def log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+        """Forget a failed call: the provider did not bill it; release its reservation."""
+        self._on_failure(kwargs)
+
+    async def async_log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+        """Forget a failed async call and release its reservation."""
+        self._on_failure(kwargs)
+
+    async def async_post_call_success_deployment_hook(
+        self, request_data: dict[str, Any], response: Any, call_type: Any
+    ) -> Any:
+        """Record an async non-stream call in the caller's task, before ``await`` returns."""
+        try:
+            logging_obj = request_data.get("litellm_logging_obj")
+            details = getattr(logging_obj, "model_call_details", None)
+            kwargs = dict(details) if isinstance(details, Mapping) else dict(request_data)
+            kwargs.setdefault("litellm_call_id", request_data.get("litellm_call_id"))
+            if getattr(response, "usage", None) is not None and not kwargs.get("stream"):
+                self._on_success(kwargs, response)
+        except Exception as exc:
+            self._bug("async_post_call_success_deployment_hook", exc)
+        return None
+
+    # -- litellm hooks: refusal --------------------------------------------------------------------------------
+    async def async_pre_call_deployment_hook(self, kwargs: dict[str, Any], call_type: Any) -> dict[str, Any] | None:
+        """Refuse an async call (or Router call) whose budget is spent, before its request is sent."""
+        self._admit_kwargs(kwargs)
+        return None
+
+    def pre_call_check(self, deployment: dict[str, Any]) -> dict[str, Any] | None:
+        """Refuse a sync Router call whose tracker-wide or ``scope()`` budget is spent."""
+        params = deployment.get("litellm_params") if isinstance(deployment, Mapping) else None
+        model = str(_get(params, "model") or "")
+        self._admit(model, _provider_of(model), current_scope(), call_id=None)
+        return None
+
+    async def async_pre_call_check(
+        self, deployment: dict[str, Any], parent_otel_span: Any = None
+    ) -> dict[str, Any] | None:
+        """Refuse an async Router call whose tracker-wide or ``scope()`` budget is spent."""
+        return self.pre_call_check(deployment)
+
+    # -- internals -------------------------------------------------------------------------------------------
+    def _admit_kwargs(self, kwargs: Mapping[str, Any], args: Sequence[Any] = ()) -> None:
+        """Admit a call from its litellm kwargs (raises ``BudgetExceededError`` to refuse it)."""
+        try:
+            call_id = kwargs.get("litellm_call_id")
+            model = kwargs.get("model") or (args[0] if args else "")
+            messages = kwargs.get("messages") or (args[1] if len(args) > 1 else None)
+            params = kwargs.get("litellm_params")
+            raw_meta = kwargs.get("metadata") or _get(params, "metadata") or kwargs.get("litellm_metadata")
+            metadata = {**current_scope(), **_clean_metadata(raw_meta)}
+            if kwargs.get("user"):
+                metadata.setdefault("user", kwargs["user"])
+            provider = kwargs.get("custom_llm_provider") or _provider_of(str(model))
+            max_tokens = kwargs.get("max_tokens") or kwargs.get("max_completion_tokens")
+        except Exception as exc:
+            self._bug("admit", exc)
+            call_id, model, messages, metadata, provider, max_tokens = None, "", None, current_scope(), None, None
+        self._admit(str(model), provider, metadata, call_id=call_id, messages=messages, max_tokens=max_tokens)
+
+    def _admit(
+        self,
+        model: str,
+        provider: str | None,
+        metadata: Mapping[str, Any],
+        *,
+        call_id: str | None,
+        messages: Any = None,
+        max_tokens: Any = None,
+    ) -> _Admission | None:
+        """Check every budget that applies to this call; reserve under strict budgets. Raise to refuse."""
+        if self._closed:
+            return None
+        self._await_returned()  # the thread's earlier calls count before this one is checked
+        if call_id is not None:
+            with self._lock:
+                if call_id in self._admissions:
+                    return self._admissions[call_id]
+        for scoped in active_budgets():
+            if scoped.tracker is None or scoped.tracker is self:
+                scoped.check()
+        if not self.raise_on_budget or not self._budgets:
+            return None
+        now = self._clock()
+        checks = [(b, v, b.counter_key(v, now)) for b in self._budgets for v in b.values(model, metadata)]
+        if not checks:
+            return None
+        try:
+            counters = self.store.counters(self.name, [key for _, _, key in checks])
+        except Exception as exc:
+            self._store_down(exc)
+            return None
+        for b, value, key in checks:
+            units, tokens, _ = counters.get(key, (0, 0, 0))
+            if (b.limit_units is not None and units >= b.limit_units) or (
+                b.max_tokens is not None and tokens >= b.max_tokens
+            ):
+                raise BudgetExceededError(
+                    b.limit_usd, from_units(units), b.label(value), max_tokens=b.max_tokens, tokens=tokens
+                )
+        strict = [(b, value, key) for b, value, key in checks if b.strict]
+        if not strict:
+            return None
+        worst = self._worst_case_units(model, provider, messages, max_tokens, default_to_max=True)
+        if worst is None:
+            refusing = [(b, v) for b, v, _ in strict if b.unpriced == "refuse"]
+            if refusing:
+                b, value = refusing[0]
+                err = BudgetExceededError(b.limit_usd, from_units(counters[strict[0][2]][0]), b.label(value))
+                err.message = f"budget '{b.label(value)}' is strict and model {model!r} has no known price"
+                err.args = (err.message,)
+                raise err
+            return None
+        reservation = uuid.uuid4().hex
+        try:
+            failed = self.store.reserve(
+                self.name,
+                reservation,
+                [Check(key, b.limit_units, b.max_tokens) for b, _, key in strict],
+                worst[0],
+                worst[1],
+                _RESERVATION_TTL_S,
+            )
+        except Exception as exc:
+            self._store_down(exc)
+            return None
+        if failed is not None:
+            b, value = next((b, v) for b, v, key in strict if key == failed.key)
+            state = self._safe_store("counters", lambda: self.store.counters(self.name, [failed.key]), default={})
+            units, tokens, reserved = state.get(failed.key, (0, 0, 0))
+            raise BudgetExceededError(
+                b.limit_usd, from_units(units + reserved), b.label(value), max_tokens=b.max_tokens, tokens=tokens
+            )
+        admission = _Admission(reservation)
+        if call_id is not None:
+            with self._lock:
+                self._admissions[call_id] = admission
+        return admission
+
+    def _release(self, admission: Any) -> None:
+        """Drop the reservation of a call that failed or was never sent."""
+        if isinstance(admission, _Admission) and admission.reservation is not None:
+            reservation = admission.reservation
+            self._safe_store("release", lambda: self.store.release(self.name, reservation))
+
+    def _total_spent(self) -> bool:
+        """Whether the tracker-wide ``budget=`` is spent."""
+        if self._limit is None:
+            return False
+        totals = self._safe_store("totals", lambda: self.store.totals(self.name))
+        return totals is not None and totals.cost_units >= to_units(self._limit)
+
+    def _store_down(self, exc: BaseException) -> None:
+        self._warn(
+            "store-down",
+            "tokencost: the store is unreachable (%s); calls are %s",
+            exc,
+            "let through" if self.on_store_error == "allow" else "refused",
+        )
+        if self.on_store_error == "refuse":
+            err = BudgetExceededError(self._limit, Decimal(0), "store unavailable")
+            err.message = f"store unavailable and on_store_error='refuse': {exc}"
+            err.args = (err.message,)
+            raise err from None
+        return None
+
+    def _worst_case_units(
+        self, model: str, provider: str | None, messages: Any, max_tokens: Any, *, default_to_max: bool
+    ) -> tuple[int, int] | None:
+        """Return (pico-dollars, tokens) of the worst case: prompt as counted, plus all of ``max_tokens``."""
+        price = self._lookup(model, provider)
+        if price is None:
+            return None
+        prompt = 0
+        if messages:
+            try:
+                prompt = int(litellm.token_counter(model=model, messages=messages))
+            except Exception:
+                prompt = len(str(messages)) // 4 + 1
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 0:
+            max_tokens = None
+        if max_tokens is None and default_to_max:
+            info = model_info(model, provider) or {}
+            value = info.get("max_output_tokens") or info.get("max_tokens")
+            max_tokens = value if isinstance(value, int) else 4096
+        output = max_tokens or 0
+        out_price = max(price.per_token("output"), price.per_token("reasoning"))
+        units = to_units(prompt * price.input + output * out_price)
+        return units, prompt + output
+
+    def _lookup(self, model: str, provider: str | None) -> Price | None:
+        try:
+            return self.prices.lookup(model, provider)
+        except Exception as exc:
+            self._warn(f"source:{model}", "tokencost: a price source failed for %s: %s", model, exc)
+            return None
+
+    def _on_success(self, kwargs: Any, response_obj: Any) -> None:
+        try:
+            call_id = kwargs.get("litellm_call_id") or uuid.uuid4().hex
+            with self._lock:
+                if call_id in self._seen:
+                    return
+                self._seen[call_id] = None
+                if len(self._seen) > _SEEN_MAX:
+                    self._seen.popitem(last=False)
+                pending = self._pending.get(call_id)
+                admission = self._admissions.pop(call_id, None)
+            try:
+                event = self._event_from_litellm(call_id, kwargs, response_obj, pending)
+            except Exception as exc:
+                self._bug("pricing", exc)
+                event = Event(
+                    call_id,
+                    self._clock(),
+                    str(kwargs.get("model") or "unknown"),
+                    "unknown",
+                    Usage(),
+                    None,
+                    reason=f"tokencost could not read this call: {type(exc).__name__}",
+                )
+            self._commit(event, pending.budgets if pending else (), admission)
+        except Exception as exc:
+            self._bug("success event", exc)
+        finally:
+            self._resolve(kwargs)
+
+    def _on_failure(self, kwargs: Any) -> None:
+        try:
+            call_id = kwargs.get("litellm_call_id")
+            with self._lock:
+                admission = self._admissions.pop(call_id, None) if call_id else None
+            self._release(admission)
+        except Exception as exc:
+            self._bug("failure event", exc)
+        finally:
+            self._resolve(kwargs)
+
+    def _resolve(self, kwargs: Any) -> None:
+        call_id = kwargs.get("litellm_call_id") if isinstance(kwargs, Mapping) else None
+        with self._lock:
+            if call_id is not None:
+                self._pending.pop(call_id, None)
+            self._returned.notify_all()
+
+    def _event_from_litellm(
+        self, call_id: str, kwargs: Mapping[str, Any], response: Any, pending: _Pending | None
+    ) -> Event:
+        params = kwargs.get("litellm_params") or {}
+        model = str(kwargs.get("model") or _get(response, "model") or (pending.model if pending else "") or "unknown")
+        provider = str(kwargs.get("custom_llm_provider") or _get(params, "custom_llm_provider") or _provider_of(model))
+        metadata = dict(pending.scope) if pending else current_scope()
+        own = _clean_metadata(_get(params, "metadata"))
+        if "tags" in own and "tags" in metadata:
+            own["tags"] = list(dict.fromkeys([*metadata["tags"], *own["tags"]]))
+        metadata.update(own)
+        slo = kwargs.get("standard_logging_object")
+        tags = _get(slo, "request_tags")
+        if isinstance(tags, list) and tags and "tags" not in metadata:
+            metadata["tags"] = [str(t) for t in tags]
+        if kwargs.get("user") and "user" not in metadata:
+            metadata["user"] = str(kwargs["user"])
+        complete = kwargs.get("complete_streaming_response")
+        usage_obj = _get(complete, "usage") if complete is not None else None
+        if usage_obj is None:
+            usage_obj = _get(response, "usage")
+        response_cost = kwargs.get("response_cost")
+        try:
+            usage: Usage | None = from_litellm_usage(usage_obj)
+            reason = None
+        except UsageError as exc:
+            usage, reason = None, str(exc)
+            self._warn(f"usage:{model}:{reason}", "tokencost: %s for %s; recorded unpriced", reason, model)
+        return self._price_event(
+            call_id,
+            model,
+            provider,
+            usage,
+            metadata,
+            response_cost=response_cost,
+            cache_hit=bool(kwargs.get("cache_hit")),
+            reason=reason,
+        )
+
+    def _price_event(
+        self,
+        call_id: str,
+        model: str,
+        provider: str,
+        usage: Usage | None,
+        metadata: dict[str, Any],
+        *,
+        response_cost: Any = None,
+        cache_hit: bool = False,
+        status: str = "ok",
+        reason: str | None = None,
+    ) -> Event:
+        now = self._clock()
+        if usage is None:
+            return Event(
+                call_id,
+                now,
+                model,
+                provider,
+                Usage(),
+                None,
+                metadata=metadata,
+                status=status,
+                reason=reason or "no usage in response",
+            )
+        price = self._lookup(model, provider)
+        litellm_cost = _response_cost_units(response_cost)
+        if cache_hit:
+            saved = price.cost_units(usage) if price is not None else 0
+            return Event(
+                call_id,
+                now,
+                model,
+                provider,
+                usage,
+                0,
+                price.source if price else "cache",
+                price,
+                saved,
+                metadata,
+                "cache_hit",
+            )
+        if price is not None:
+            tier = price.tier_above_tokens
+            if tier is not None and usage.prompt_tokens > tier and litellm_cost is not None:
+                return Event(
+                    call_id,
+                    now,
+                    model,
+                    provider,
+                    usage,
+                    litellm_cost,
+                    "response_cost",
+                    None,
+                    0,
+                    metadata,
+                    status,
+                    reason="priced by litellm: prompt above a tier tokencost does not model",
+                    breakdown={"total": litellm_cost},
+                )
+            return Event(
+                call_id,
+                now,
+                model,
+                provider,
+                usage,
+                price.cost_units(usage),
+                price.source,
+                price,
+                price.saved_units(usage),
+                metadata,
+                status,
+                reason,
+            )
+        if litellm_cost is not None:
+            return Event(
+                call_id,
+                now,
+                model,
+                provider,
+                usage,
+                litellm_cost,
+                "response_cost",
+                None,
+                0,
+                metadata,
+                status,
+                reason="priced by litellm (no per-token price known)",
+                breakdown={"total": litellm_cost},
+            )
+        pending = self.prices.is_pending(model, provider)
+        self._warn(
+            f"unpriced:{model}",
+            "tokencost: no price known for model %r (provider %s); its calls are recorded unpriced%s",
+            model,
+            provider,
+            " until price discovery answers" if pending else "",
+        )
+        return Event(
+            call_id,
+            now,
+            model,
+            provider,
+            usage,
+            None,
+            metadata=metadata,
+            status="pending" if pending else status,
+            reason="price lookup in progress" if pending else f"no price known for model {model!r}",
+        )
+
+    def _charges(self, event: Event) -> tuple[str, ...]:
+        return tuple(
+            b.counter_key(value, event.timestamp)
+            for b in self._budgets
+            for value in b.values(event.model, event.metadata)
+        )
+
+    def _commit(self, event: Event, scoped: Sequence[ScopedBudget], admission: _Admission | None) -> None:
+        charges = self._charges(event)
+        reservation = admission.reservation if admission is not None else None
+        try:
+            counters = self.store.record(self.name, event, charges, reservation)
+        except Exception as exc:
+            self._warn("store-record", "tokencost: could not record a call in the store: %s", exc)
+            counters = {}
+        for block in scoped:
+            if block.tracker is None or block.tracker is self:
+                block.charge(event.cost_units, event.tokens)
+        if event.status == "pending":
+            with self._lock:
+                self._awaiting.setdefault((event.model, event.provider), []).append(
+                    (event.call_id, charges, tuple(scoped))
+                )
+        if counters and (event.cost_units or event.tokens):
+            self._check_crossings(event, counters)
+
+    def _check_crossings(self, event: Event, counters: Mapping[str, tuple[int, int]]) -> None:
+        crossed = False
+        cost = event.cost_units or 0
+        for b in self._budgets:
+            for value in b.values(event.model, event.metadata):
+                key = b.counter_key(value, event.timestamp)
+                if key not in counters:
+                    continue
+                units, tokens = counters[key]
+                limit = b.limit_units
+                over = (limit is not None and units >= limit) or (b.max_tokens is not None and tokens >= b.max_tokens)
+                label = f"{key}#{b.limit_usd}:{b.max_tokens}"
+                if over:
+                    with self._lock:
+                        first = label not in self._crossed
+                        self._crossed.add(label)
+                    crossed = crossed or first
+                if limit and self._alert_at and self.on_alert is not None:
+                    before = units - cost
+                    for fraction in self._alert_at:
+                        mark = fraction * limit
+                        if before < mark <= units:
+                            with self._lock:
+                                if (label, fraction) in self._alerted:
+                                    continue
+                                self._alerted.add((label, fraction))
+                            self._call_user(
+                                "on_alert", self.on_alert, b.label(value), fraction, from_units(units), b.limit_usd
+                            )
+        if crossed:
+            _sync_litellm_budget()
+            if self.on_budget_exceeded is not None:
+                self._call_user("on_budget_exceeded", self.on_budget_exceeded, self)
+
+    def _call_user(self, what: str, fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:
+            self._warn(f"callback:{what}", "tokencost: the %s callback raised %r; ignored", what, exc)
+
+    def _on_price(self, model: str, provider: str | None, price: Price | None, reason: str | None) -> None:
+        """Reprice the calls recorded while a price lookup for ``model`` was running."""
+        with self._lock:
+            waiting = [
+                item
+                for key, items in list(self._awaiting.items())
+                if key[0] == model and (provider is None or key[1] == provider)
+                for item in self._awaiting.pop(key)
+            ]
+        if price is None or not waiting:
+            return
+        wanted = {call_id for call_id, _, _ in waiting}
+        events = self._safe_store("events", lambda: self.store.events(self.name), default=[])
+        usage_of = {e.call_id: e.usage for e in events if e.call_id in wanted}
+        for call_id, charges, scoped in waiting:
+            usage = usage_of.get(call_id)
+            if usage is None:
+                continue
+            cost = price.cost_units(usage)
+            try:
+                done = self.store.update_cost(self.name, call_id, cost, price, charges)
+            except Exception as exc:
+                self._warn("store:update_cost", "tokencost: could not reprice a call: %s", exc)
+                continue
+            if done:
+                for block in scoped:
+                    block.charge(cost, 0)
+
+    def _await_returned(self) -> None:
+        """Wait for the success events of calls the current thread has made (and so has returned from)."""
+        if not self._pending:
+            return
+        try:
+            asyncio.get_running_loop()
+            return  # never block an event loop: its calls are recorded before they return anyway
+        except RuntimeError:
+            pass
+        me = threading.get_ident()
+        deadline = time.monotonic() + _RETURN_WAIT_S
+        with self._lock:
+            while any(p.thread == me and (not p.stream or p.ended) for p in self._pending.values()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._warn("late-events", "tokencost: litellm's success events are late; totals may lag")
+                    return
+                self._returned.wait(left)
+
+    def _totals(self) -> Any:
+        self._await_returned()
+        totals = self._safe_store("totals", lambda: self.store.totals(self.name))
+        if totals is not None:
+            self._last_totals = totals
+            return totals
+        if self._last_totals is not None:
+            return self._last_totals
+        from tokencost.stores import Totals
+
+        return Totals()
+
+    def _safe_store(self, what: str, fn: Callable[[], Any], default: Any = None) -> Any:
+        try:
+            result = fn()
+        except Exception as exc:
+            self._warn(f"store:{what}", "tokencost: the store failed (%s): %s", what, exc)
+            return default
+        self._warn.forget(f"store:{what}")
+        return result
+
+    def _bug(self, where: str, exc: BaseException) -> None:
+        self._warn(
+            f"bug:{where}:{type(exc).__name__}",
+            "tokencost: internal error in %s (the call goes on): %r",
+            where,
+            exc,
+            level=logging.ERROR,
+        )
+
+    def _stream_gone(self, call_id: str) -> None:
+        """A stream's logging object was collected: if it never finished, record it as incomplete."""
+        with self._lock:
+            pending = self._pending.get(call_id)
+            if pending is None or call_id in self._seen:
+                return
+            self._seen[call_id] = None
+            self._pending.pop(call_id, None)
+            admission = self._admissions.pop(call_id, None)
+        try:
+            prompt = 0
+            if pending.messages:
+                try:
+                    prompt = int(litellm.token_counter(model=pending.model, messages=pending.messages))
+                except Exception:
+                    prompt = 0
+            usage = Usage(input=prompt)
+            event = self._price_event(
+                call_id, pending.model, _provider_of(pending.model), usage, dict(pending.scope), status="incomplete"
+            )
+            event = Event(
+                event.call_id,
+                event.timestamp,
+                event.model,
+                event.provider,
+                event.usage,
+                event.cost_units,
+                event.price_source,
+                event.price,
+                0,
+                event.metadata,
+                "incomplete",
+                "stream broken off before its end: prompt tokens estimated, output unknown",
+            )
+            self._commit(event, pending.budgets, admission)
+        except Exception as exc:
+            self._bug("broken stream", exc)
+        finally:
+            with self._lock:
+                self._returned.notify_all()
+
+    def _at_exit(self) -> None:
+        try:
+            _drain_litellm_pool(2.0)
+            with self._lock:
+                unfinished = [call_id for call_id, p in self._pending.items() if p.stream and not p.ended]
+            for call_id in unfinished:
+                self._stream_gone(call_id)
+            for source in self.prices.sources:
+                wait = getattr(source, "wait", None)
+                if callable(wait):
+                    wait(2.0)
+            self._safe_store("flush", lambda: self.store.flush(5.0))
+            if self.print_summary and (self.request_count or self._budgets):
+                from rich.console import Console
+
+                Console(stderr=True).print(self.summary())
+        except Exception as exc:
+            self._bug("exit summary", exc)
+
+
+# -- process-wide plumbing ---------------------------------------------------------------------------------
+_TRACKERS: weakref.WeakSet[CostTracker] = weakref.WeakSet()
+_rule_lock = threading.Lock()  # guards installing the pre-call rule once
+
+
+def registered_tracker() -> CostTracker:
+    """Return the one ``CostTracker`` registered in litellm's callbacks.
+
+    Raises:
+        ValueError: when none or several are registered.
+    """
+    found: list[CostTracker] = []
+    for name in ("callbacks", "success_callback", "_async_success_callback"):
+        for cb in getattr(litellm, name, []) or []:
+            if isinstance(cb, CostTracker) and not cb._closed and cb not in found:
+                found.append(cb)
+    if len(found) != 1:
+        raise ValueError(f"{len(found)} CostTrackers are registered in litellm; pass tracker= to say which one to use")
+    return found[0]
+
+
+def _active_trackers() -> list[CostTracker]:
+    out: list[CostTracker] = []
+    for name in ("callbacks", "success_callback", "_async_success_callback"):
+        for cb in getattr(litellm, name, []) or []:
+            if isinstance(cb, CostTracker) and not cb._closed and cb not in out:
+                out.append(cb)
+    return out
+
+
+def _call_frame_kwargs() -> tuple[Mapping[str, Any], Sequence[Any]] | None:
+    """Find the arguments of the litellm call being set up (litellm's ``function_setup`` frame).
+
+    litellm hands a pre-call rule only the message text; the call's own arguments (model, metadata, user,
+    max_tokens) are read from the caller's frame. An internal of litellm, guarded by a test.
+    """
+    frame = sys._getframe(2)
+    for _ in range(8):
+        if frame is None:
+            break
+        if frame.f_code.co_name == "function_setup":
+            kwargs = frame.f_locals.get("kwargs")
+            args = frame.f_locals.get("args") or ()
+            if isinstance(kwargs, Mapping):
+                return kwargs, args
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
+
+
+def _pre_call_rule(_text: str) -> bool:
+    """litellm pre-call rule: refuse a call whose budget is spent (the exception reaches the caller)."""
+    trackers = _active_trackers()
+    if not trackers:
+        return True
+    found = _call_frame_kwargs()
+    for tracker in trackers:
+        if found is None:
+            tracker._warn(
+                "frame",
+                "tokencost: cannot read litellm's call arguments here; only tracker-wide and "
+                "scope() budgets apply to sync calls",
+            )
+            tracker._admit("", None, current_scope(), call_id=None)
+        else:
+            tracker._admit_kwargs(*found)
+    return True
+
+
+class _QuietRefusals(logging.Filter):
+    """Drop litellm's error log of our own refusals (it logs every exception raised in a pre-call rule)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, BudgetExceededError)
+
+
+def _install_pre_call_rule() -> None:
+    with _rule_lock:
+        if _pre_call_rule not in litellm.pre_call_rules:
+            litellm.pre_call_rules.append(_pre_call_rule)
+            logging.getLogger("LiteLLM").addFilter(_QuietRefusals())
+
+
+def _sync_litellm_budget() -> None:
+    """Mirror a spent tracker-wide budget into ``litellm.max_budget``: the only refusal sync embedding sees."""
+    for tracker in _active_trackers():
+        if tracker._limit is not None and tracker.raise_on_budget and tracker._total_spent():
+            limit = float(tracker._limit)
+            litellm.max_budget = limit
+            # litellm refuses when its current cost is strictly above the limit.
+            litellm._current_cost = max(float(tracker.total_cost), math.nextafter(limit, math.inf))
+            _MIRRORED.add(limit)
+            return
+    if litellm.max_budget in _MIRRORED:
+        litellm.max_budget = 0.0
+        litellm._current_cost = 0
+    _MIRRORED.clear()
+
+
+_MIRRORED: set[float] = set()  # limits this module put in litellm.max_budget
+
+
+def _watch_stream(tracker: CostTracker, call_id: str) -> None:
+    """Follow a sync or async stream through its litellm ``Logging`` object (found in the calling frames).
+
+    litellm calls ``_restore_correlation_context`` when the stream ends (exhausted, failed or closed), and the
+    guarded ``_restore_correlation_context_if_unclaimed`` from the stream wrapper's ``__del__``: a stream dropped
+    before it ended was broken off by the caller and gets no success event, though the provider billed it. It
+    is recorded as incomplete then, or when the logging object is collected, or at exit, whichever comes first.
+    """
+    frame = sys._getframe(2)
+    logging_obj = None
+    for _ in range(6):
+        if frame is None:
+            break
+        candidate = frame.f_locals.get("self")
+        if type(candidate).__name__ == "Logging" and hasattr(candidate, "model_call_details"):
+            logging_obj = candidate
+            break
+        frame = frame.f_back  # type: ignore[assignment]
+    if logging_obj is None:
+        tracker._warn(
+            "stream-watch", "tokencost: cannot follow litellm streams here; broken-off streams are recorded at exit"
+        )
+        return
+    tracker_ref = weakref.ref(tracker)
+    state = {"dropping": False}
+
+    def mark_ended() -> None:
+        t = tracker_ref()
+        if t is not None:
+            with t._lock:
+                pending = t._pending.get(call_id)
+                # Only the consumer's own thread ends a stream; litellm's pool also restores after each chunk.
+                if pending is not None and pending.thread == threading.get_ident():
+                    pending.ended = True
+
+    def abandoned() -> None:
+        t = tracker_ref()
+        if t is not None:
+            t._stream_gone(call_id)
+
+    # Patch the instance, not the class, and hold the object weakly so a dropped stream is collected at once.
+    obj_ref = weakref.ref(logging_obj)
+    restore = getattr(type(logging_obj), "_restore_correlation_context", None)
+    guarded = getattr(type(logging_obj), "_restore_correlation_context_if_unclaimed", None)
+    if callable(restore):
+
+        def patched_restore(*args: Any, **kwargs: Any) -> Any:
+            if not state["dropping"]:
+                mark_ended()
+            obj = obj_ref()
+            return None if obj is None else restore(obj, *args, **kwargs)
+
+        logging_obj._restore_correlation_context = patched_restore
+    if callable(guarded):
+
+        def patched_guarded(*args: Any, **kwargs: Any) -> Any:
+            t = tracker_ref()
+            pending = t._pending.get(call_id) if t is not None else None
+            if pending is not None and not pending.ended:
+                abandoned()
+            state["dropping"] = True
+            obj = obj_ref()
+            return None if obj is None else guarded(obj, *args, **kwargs)
+
+        logging_obj._restore_correlation_context_if_unclaimed = patched_guarded
+    weakref.finalize(logging_obj, abandoned)
+
+
+def _drain_litellm_pool(timeout: float | None) -> None:
+    """Wait until litellm's logging thread pool has run everything submitted so far."""
+    try:
+        from litellm.litellm_core_utils.thread_pool_executor import executor
+    except Exception:
+        return
+    workers = max(1, int(getattr(executor, "_max_workers", 1)))
+    barrier = threading.Barrier(workers + 1)
+
+    def wait_at_barrier() -> None:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait(timeout)
+
+    try:
+        for _ in range(workers):
+            executor.submit(wait_at_barrier)
+        barrier.wait(timeout)
+    except Exception:
+        barrier.abort()
+
+
+def _provider_of(model: str) -> str:
+    if "/" in model:
+        return model.split("/", 1)[0]
+    info = model_info(model, None)
+    provider = info.get("litellm_provider") if info else None
+    return provider if isinstance(provider, str) else "unknown"
+
+
+def _response_cost_units(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        return None
+    if value != value or value == float("inf"):
+        return None
+    return to_units(Decimal(str(value)))
+
+
+def _when(value: float | str | None, name: str) -> float | None:
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return None if value is None else float(value)
+    if isinstance(value, str):
+        import datetime as dt
+
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{name} must be epoch seconds or ISO-8601 text, got {value!r}") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=dt.timezone.utc)
+        return parsed.timestamp()
+    raise TypeError(f"{name} must be epoch seconds or ISO-8601 text")
+
+
+def _discovery_sources(cache_dir: Path, api_key: str | None) -> list[PriceSource]:
+    try:
+        from tokencost.pricing.linkup import discovery_sources
+    except ImportError:
+        return []
+    return list(discovery_sources(cache_dir, api_key))

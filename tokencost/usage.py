@@ -1,0 +1,179 @@
+"""Normalized usage: the token buckets a call is billed in, and the conversion from each provider's convention.
+
+A bucket is billed at one price and never overlaps another:
+
+=============  =================================================================
+``input``      prompt tokens that were neither read from nor written to a cache
+``cache_read`` prompt tokens read from the provider's prompt cache
+``cache_write`` prompt tokens written to the prompt cache
+``output``     completion tokens that are not reasoning tokens
+``reasoning``  completion tokens spent thinking
+``audio_in`` / ``audio_out`` / ``image``  tokens of those modalities (billed at their own price when known)
+=============  =================================================================
+
+Conventions handled here, once:
+
+* OpenAI: ``prompt_tokens`` *includes* ``prompt_tokens_details.cached_tokens`` (and audio tokens);
+  ``completion_tokens`` *includes* ``completion_tokens_details.reasoning_tokens``.
+* Anthropic raw payloads: ``input_tokens`` *excludes* ``cache_read_input_tokens`` and
+  ``cache_creation_input_tokens``. After litellm normalizes a response, ``prompt_tokens`` includes them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["BUCKETS", "Usage", "UsageError", "from_litellm_usage", "from_openai_counts", "read_count"]
+
+BUCKETS = ("input", "cache_read", "cache_write", "output", "reasoning", "audio_in", "audio_out", "image")
+
+
+class UsageError(ValueError):
+    """A usage payload could not be read (missing, negative, not a number); the event is recorded unpriced."""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts of one call, split into non-overlapping billing buckets."""
+
+    input: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+    output: int = 0
+    reasoning: int = 0
+    audio_in: int = 0
+    audio_out: int = 0
+    image: int = 0
+
+    @property
+    def prompt_tokens(self) -> int:
+        """All prompt-side tokens (OpenAI's ``prompt_tokens``: cache reads and writes included)."""
+        return self.input + self.cache_read + self.cache_write + self.audio_in + self.image
+
+    @property
+    def completion_tokens(self) -> int:
+        """All completion-side tokens (OpenAI's ``completion_tokens``: reasoning included)."""
+        return self.output + self.reasoning + self.audio_out
+
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus completion tokens."""
+        return self.prompt_tokens + self.completion_tokens
+
+    def as_dict(self) -> dict[str, int]:
+        """Return the buckets as a dict (every bucket, zeros included)."""
+        return {name: getattr(self, name) for name in BUCKETS}
+
+
+def read_count(value: object, name: str) -> int:
+    """Read one token count from a payload value: a non-negative integral number, ``None`` meaning 0.
+
+    Raises:
+        UsageError: for a negative, non-integral, NaN or non-numeric value.
+    """
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        raise UsageError(f"{name} is a bool")
+    if isinstance(value, int):
+        count = value
+    elif isinstance(value, float):
+        if not math.isfinite(value) or value != int(value):
+            raise UsageError(f"{name} is not a whole number: {value!r}")
+        count = int(value)
+    else:
+        raise UsageError(f"{name} is not a number: {type(value).__name__}")
+    if count < 0:
+        raise UsageError(f"{name} is negative: {count}")
+    return count
+
+
+def from_openai_counts(
+    prompt_tokens: int,
+    completion_tokens: int,
+    *,
+    cache_read_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    reasoning_tokens: int = 0,
+    audio_in_tokens: int = 0,
+    audio_out_tokens: int = 0,
+    image_tokens: int = 0,
+) -> Usage:
+    """Split counts given in OpenAI's convention (prompt includes cache and audio, completion includes reasoning).
+
+    Raises:
+        UsageError: when the parts exceed the whole (e.g. more cached tokens than prompt tokens).
+    """
+    uncached = prompt_tokens - cache_read_tokens - cache_write_tokens - audio_in_tokens - image_tokens
+    if uncached < 0:
+        raise UsageError(
+            f"prompt_tokens ({prompt_tokens}) is less than its cached, audio and image parts "
+            f"({prompt_tokens - uncached})"
+        )
+    visible = completion_tokens - reasoning_tokens - audio_out_tokens
+    if visible < 0:
+        raise UsageError(
+            f"completion_tokens ({completion_tokens}) is less than its reasoning and audio parts "
+            f"({completion_tokens - visible})"
+        )
+    return Usage(
+        input=uncached,
+        cache_read=cache_read_tokens,
+        cache_write=cache_write_tokens,
+        output=visible,
+        reasoning=reasoning_tokens,
+        audio_in=audio_in_tokens,
+        audio_out=audio_out_tokens,
+        image=image_tokens,
+    )
+
+
+def _get(obj: Any, key: str) -> Any:
+    if obj is None:
+        return None
+    if isinstance(obj, Mapping):
+        return obj.get(key)
+    return getattr(obj, key, None)
+
+
+def from_litellm_usage(usage: Any) -> Usage:
+    """Normalize a litellm ``Usage`` (or its dict form) into buckets.
+
+    litellm reports every provider in OpenAI's convention: ``prompt_tokens`` includes cache reads
+    (``prompt_tokens_details.cached_tokens``, or ``cache_read_input_tokens`` for Anthropic) and cache writes
+    (``cache_creation_input_tokens``), ``completion_tokens`` includes reasoning. Embeddings have no completion.
+
+    Raises:
+        UsageError: when there is no usage or a count cannot be read.
+    """
+    if usage is None:
+        raise UsageError("no usage in response")
+    prompt = read_count(_get(usage, "prompt_tokens"), "prompt_tokens")
+    completion = read_count(_get(usage, "completion_tokens"), "completion_tokens")
+    if _get(usage, "prompt_tokens") is None and _get(usage, "total_tokens") is None:
+        raise UsageError("usage has no prompt_tokens")
+    prompt_details = _get(usage, "prompt_tokens_details")
+    completion_details = _get(usage, "completion_tokens_details")
+    cache_read = read_count(_get(prompt_details, "cached_tokens"), "cached_tokens")
+    anthropic_read = read_count(_get(usage, "cache_read_input_tokens"), "cache_read_input_tokens")
+    cache_read = max(cache_read, anthropic_read)
+    cache_write = read_count(_get(usage, "cache_creation_input_tokens"), "cache_creation_input_tokens")
+    if not cache_write:
+        cache_write = read_count(_get(prompt_details, "cache_creation_tokens"), "cache_creation_tokens")
+    audio_in = read_count(_get(prompt_details, "audio_tokens"), "prompt audio_tokens")
+    image = read_count(_get(prompt_details, "image_tokens"), "image_tokens")
+    reasoning = read_count(_get(completion_details, "reasoning_tokens"), "reasoning_tokens")
+    audio_out = read_count(_get(completion_details, "audio_tokens"), "completion audio_tokens")
+    return from_openai_counts(
+        prompt,
+        completion,
+        cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        reasoning_tokens=reasoning,
+        audio_in_tokens=audio_in,
+        audio_out_tokens=audio_out,
+        image_tokens=image,
+    )
