@@ -606,7 +606,7 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
             metadata = {**current_scope(), **_clean_metadata(raw_meta)}
             if kwargs.get("user"):
                 metadata.setdefault("user", kwargs["user"])
-            provider = kwargs.get("custom_llm_provider") or _provider_of(str(model))
+            model, provider = _split_model(str(model), kwargs.get("custom_llm_provider"))
             max_tokens = kwargs.get("max_tokens") or kwargs.get("max_completion_tokens")
         except Exception as exc:
             self._bug("admit", exc)
@@ -1341,6 +1341,15 @@ def _drain_litellm_pool(timeout: float | None) -> None:
         barrier.wait(timeout)
     except Exception:
         barrier.abort()
+
+
+def _split_model(model: str, provider: Any = None) -> tuple[str, str]:
+    """Return (model, provider) as litellm names them in events: ``openai/gpt-4o`` -> (``gpt-4o``, ``openai``)."""
+    try:
+        name, found, _, _ = litellm.get_llm_provider(model=model, custom_llm_provider=provider or None)
+        return str(name), str(found)
+    except Exception:  # noqa: BLE001 - litellm does not know it: keep the name as given
+        return model, str(provider) if provider else _provider_of(model)
 
 
 def _provider_of(model: str) -> str:
