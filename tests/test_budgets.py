@@ -368,17 +368,17 @@ def test_bad_budget_arguments(kwargs: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    ("kwargs", "message"),
     [
-        {"limit_usd": 1, "window": "week"},
-        {"limit_usd": 1, "tz": "Mars/Olympus"},
-        {"limit_usd": 1, "per": ""},
-        {},
-        {"limit_usd": 1, "unpriced": "maybe"},
-        {"max_tokens": -1},
+        ({"limit_usd": 1, "window": "week"}, "window"),
+        ({"limit_usd": 1, "tz": "Mars/Olympus"}, "time zone"),
+        ({"limit_usd": 1, "per": ""}, "per"),
+        ({}, "limit_usd or max_tokens"),
+        ({"limit_usd": 1, "unpriced": "maybe"}, "unpriced"),
+        ({"max_tokens": -1}, "max_tokens"),
     ],
 )
-def test_bad_budget_values(kwargs: dict[str, Any]) -> None:
-    """Budget rejects unknown windows, zones, scopes and policies with ValueError."""
-    with pytest.raises(ValueError):
+def test_bad_budget_values(kwargs: dict[str, Any], message: str) -> None:
+    """Budget rejects unknown windows, zones, scopes and policies with a ValueError naming the argument."""
+    with pytest.raises(ValueError, match=message):
         Budget(**kwargs)

@@ -19,9 +19,12 @@ __all__ = ["STATUSES", "Event"]
 STATUSES = ("ok", "cache_hit", "pending", "incomplete")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
-    """One call: its usage in billing buckets and its exact cost in pico-dollars (``None`` when unpriced)."""
+    """One call: its usage in billing buckets and its exact cost in pico-dollars (``None`` when unpriced).
+
+    Treat it as read-only (it is not frozen only because frozen dataclasses are slow to create).
+    """
 
     call_id: str
     timestamp: float
@@ -62,6 +65,14 @@ class Event:
     def tokens(self) -> int:
         """All tokens of the call."""
         return self.usage.total_tokens
+
+    def __getitem__(self, key: str) -> Any:
+        """Read a field as ``history`` shows it: ``event["cost"]`` is the same as ``event.to_dict()["cost"]``."""
+        return self.to_dict()[key]
+
+    def keys(self) -> list[str]:
+        """The keys of ``to_dict()`` (so ``dict(event)`` works)."""
+        return list(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         """Return the event as ``history`` shows it: money as ``Decimal``, time as ISO-8601 UTC."""

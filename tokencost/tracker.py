@@ -19,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import datetime as dt
+import itertools
 import logging
 import math
 import os
@@ -33,7 +35,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import litellm
 from litellm.integrations.custom_logger import CustomLogger
@@ -50,6 +52,8 @@ from tokencost.stores import Check, Store, store_from_url
 from tokencost.usage import Usage, UsageError, from_litellm_usage, from_openai_counts
 
 __all__ = ["CostTracker", "registered_tracker"]
+
+_C = TypeVar("_C")
 
 log = logging.getLogger("tokencost")
 
@@ -173,7 +177,8 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         prices: a price override file (TOML or JSON) or a mapping ``model -> {input_per_mtok, ...}``.
         name: the ledger's namespace in the store: trackers with the same store and name share totals.
         price_cache_dir: where discovered prices are cached as editable files.
-        linkup_api_key: Linkup key for price discovery (else ``LINKUP_API_KEY``; off when neither is set).
+        linkup_api_key: Linkup key for price discovery (else ``LINKUP_API_KEY``; off when neither is set, or
+            when this is ``False``).
         alert_at: budget fractions (e.g. ``(0.5, 0.8, 1.0)``) at which ``on_alert`` is called.
         on_alert: ``fn(scope, fraction, spent, limit)``, once per threshold per scope and window.
         on_store_error: ``"allow"`` (default) lets calls through while the store is unreachable, ``"refuse"``
@@ -195,7 +200,7 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         prices: str | os.PathLike[str] | Mapping[str, Any] | None = None,
         name: str = "default",
         price_cache_dir: str | os.PathLike[str] = "model_costs",
-        linkup_api_key: str | None = None,
+        linkup_api_key: str | bool | None = None,
         *,
         alert_at: Sequence[float] = (),
         on_alert: Callable[[str, float, Decimal, Decimal], None] | None = None,
@@ -212,6 +217,10 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
                 raise ValueError(f"alert_at holds fractions of a budget such as 0.8, got {fraction!r}")
         # A unique public attribute: litellm de-duplicates loggers by class and public attributes.
         self.tracker_id = uuid.uuid4().hex
+        self._created = dt.datetime.now()  # litellm stamps calls with a naive local datetime.now()
+        # Ids of events recorded by track(): a prefix and a counter, which the memory store keeps compactly.
+        self._id_prefix = f"t{self.tracker_id[:12]}"
+        self._sequence = itertools.count(1)
         self.name = name
         self.raise_on_budget = bool(raise_on_budget)
         self.print_summary = bool(print_summary)
@@ -226,7 +235,12 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         self.store = store_from_url(store) if isinstance(store, str) else store
         if not isinstance(self.store, Store):
             raise TypeError(f"store must be a URL or a Store, not {type(store).__name__}")
-        self._linkup_key = linkup_api_key or os.environ.get("LINKUP_API_KEY") or None
+        # False turns discovery off even when LINKUP_API_KEY is set (a server facing untrusted model names).
+        if linkup_api_key is True or not isinstance(linkup_api_key, (str, bool, type(None))):
+            raise TypeError("linkup_api_key must be a str, None or False")
+        self._linkup_key = (
+            None if linkup_api_key is False else (linkup_api_key or os.environ.get("LINKUP_API_KEY") or None)
+        )
         sources: list[PriceSource] = [OverrideSource(overrides), LitellmMapSource()]
         sources.extend(_discovery_sources(Path(price_cache_dir), self._linkup_key))
         self.prices = PriceChain(sources)
@@ -399,6 +413,10 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
                 litellm.callbacks.remove(self)
         _TRACKERS.discard(self)
         atexit.unregister(self._at_exit)
+        for source in self.prices.sources:
+            close = getattr(source, "close", None)
+            if callable(close):
+                close()
         self._safe_store("flush", lambda: self.store.flush(5.0))
         self.store.close()
 
@@ -413,8 +431,10 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         cache_write_tokens: int = 0,
         reasoning_tokens: int = 0,
         metadata: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Record a call made outside litellm and return it as a history entry.
+    ) -> Event:
+        """Record a call made outside litellm and return the recorded ``Event``.
+
+        The event reads like a ``history`` entry too: ``event["cost"] == event.cost``.
 
         Counts follow OpenAI's convention: ``prompt_tokens`` includes the cache reads and writes,
         ``completion_tokens`` includes the reasoning tokens.
@@ -452,7 +472,7 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         except UsageError as exc:
             raise ValueError(str(exc)) from None
         meta = {**current_scope(), **metadata} if metadata else current_scope()
-        return self.record_usage(model, usage, provider=provider, metadata=meta).to_dict()
+        return self.record_usage(model, usage, provider=provider, metadata=meta)
 
     def record_usage(
         self,
@@ -471,7 +491,7 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         The building block of ``track``, ``track_response`` and the SDK wrappers.
         """
         event = self._price_event(
-            call_id or uuid.uuid4().hex,
+            call_id or f"{self._id_prefix}-{next(self._sequence)}",
             model,
             provider or _provider_of(model),
             usage,
@@ -481,6 +501,39 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         )
         self._commit(event, active_budgets(), admission if isinstance(admission, _Admission) else None)
         return event
+
+    def track_response(
+        self,
+        provider: str,
+        model: str,
+        response: Any,
+        *,
+        estimate_missing: bool = False,
+        metadata: Mapping[str, Any] | None = None,
+        messages: Any = None,
+    ) -> Event:
+        """Record a raw provider response (SDK object or JSON dict) of a call made outside litellm.
+
+        Usage is read by the provider's extractor (``register_usage_extractor`` adds one). A response with no
+        readable usage is recorded unpriced with the reason, or estimated with ``estimate_missing=True``.
+        """
+        from tokencost.wrappers import track_response
+
+        return track_response(
+            self, provider, model, response, estimate_missing=estimate_missing, metadata=metadata, messages=messages
+        )
+
+    def wrap_openai(self, client: _C, *, provider: str = "openai", estimate_missing: bool = False) -> _C:
+        """Return ``client`` (an ``openai.OpenAI`` or ``AsyncOpenAI``) with every call priced and budgeted."""
+        from tokencost.wrappers import wrap_openai
+
+        return wrap_openai(self, client, provider=provider, estimate_missing=estimate_missing)
+
+    def wrap_anthropic(self, client: _C, *, provider: str = "anthropic", estimate_missing: bool = False) -> _C:
+        """Return ``client`` (an ``anthropic.Anthropic`` or ``AsyncAnthropic``) with every call priced and budgeted."""
+        from tokencost.wrappers import wrap_anthropic
+
+        return wrap_anthropic(self, client, provider=provider, estimate_missing=estimate_missing)
 
     def estimate_cost(self, model: str, messages: Any = None, max_tokens: int | None = None) -> Decimal | None:
         """Estimate a call's cost in USD before making it: prompt counted by litellm's token counter, plus
@@ -546,11 +599,25 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
 
     def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
         """Record a finished call (litellm's thread pool, after ``completion()`` returned)."""
-        self._on_success(kwargs, response_obj)
+        if self._started_before_me(start_time):
+            self._resolve(kwargs)
+        else:
+            self._on_success(kwargs, response_obj)
 
     async def async_log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
         """Record a finished async call (litellm's background worker); de-duplicated by call id."""
-        self._on_success(kwargs, response_obj)
+        if self._started_before_me(start_time):
+            self._resolve(kwargs)
+        else:
+            self._on_success(kwargs, response_obj)
+
+    def _started_before_me(self, start_time: Any) -> bool:
+        """Whether a call began before this tracker existed.
+
+        litellm hands a queued event to whoever is registered when its worker gets to it, even the calls of an
+        earlier event loop; those are not this tracker's.
+        """
+        return isinstance(start_time, dt.datetime) and start_time.tzinfo is None and start_time < self._created
 
     def log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
         """Forget a failed call: the provider did not bill it; release its reservation."""
@@ -1051,10 +1118,13 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
             return  # never block an event loop: its calls are recorded before they return anyway
         except RuntimeError:
             pass
+        # Calls made by this thread, or by threads that have ended, have returned: wait for their events.
+        # (A live thread's pending call may still be in flight.)
         me = threading.get_ident()
+        alive = {t.ident for t in threading.enumerate()} - {me}
         deadline = time.monotonic() + _RETURN_WAIT_S
         with self._lock:
-            while any(p.thread == me and (not p.stream or p.ended) for p in self._pending.values()):
+            while any(p.thread not in alive and (not p.stream or p.ended) for p in self._pending.values()):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self._warn("late-events", "tokencost: litellm's success events are late; totals may lag")
@@ -1348,7 +1418,7 @@ def _split_model(model: str, provider: Any = None) -> tuple[str, str]:
     try:
         name, found, _, _ = litellm.get_llm_provider(model=model, custom_llm_provider=provider or None)
         return str(name), str(found)
-    except Exception:  # noqa: BLE001 - litellm does not know it: keep the name as given
+    except Exception:  # litellm does not know it: keep the name as given
         return model, str(provider) if provider else _provider_of(model)
 
 
@@ -1372,8 +1442,6 @@ def _when(value: float | str | None, name: str) -> float | None:
     if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
         return None if value is None else float(value)
     if isinstance(value, str):
-        import datetime as dt
-
         try:
             parsed = dt.datetime.fromisoformat(value)
         except ValueError:

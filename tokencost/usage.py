@@ -35,9 +35,12 @@ class UsageError(ValueError):
     """A usage payload could not be read (missing, negative, not a number); the event is recorded unpriced."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Usage:
-    """Token counts of one call, split into non-overlapping billing buckets."""
+    """Token counts of one call, split into non-overlapping billing buckets. Treat it as read-only.
+
+    (Not a frozen dataclass: those cost five times as much to create, and one is built for every call.)
+    """
 
     input: int = 0
     cache_read: int = 0

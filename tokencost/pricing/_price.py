@@ -45,8 +45,11 @@ class Price:
     tier_above_tokens: int | None = None
     # Pico-dollars per token for each bucket, when every price is a whole number of them (the fast path).
     _units: tuple[int, ...] | None = field(default=None, init=False, repr=False, compare=False)
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # Prices key the memory store's interning table on every event: hash once, not per lookup.
+        object.__setattr__(self, "_hash", hash(tuple(getattr(self, b) for b in (*BUCKETS, "source", "source_url"))))
         per_token = [self.per_token(bucket) for bucket in BUCKETS]
         scaled = [p * UNITS_PER_USD for p in per_token]
         if all(s == s.to_integral_value() for s in scaled):
@@ -88,6 +91,9 @@ class Price:
             source_url=source_url,
         )
 
+    def __hash__(self) -> int:
+        return self._hash
+
     def per_token(self, bucket: str) -> Decimal:
         """Return the USD price of one token of ``bucket``, following the fallbacks."""
         price: Decimal | None = getattr(self, bucket)
@@ -125,6 +131,9 @@ class Price:
         """Return what the cache reads in ``usage`` saved against the uncached input price, in pico-dollars."""
         if not usage.cache_read:
             return 0
+        units = self._units
+        if units is not None:
+            return max(0, usage.cache_read * (units[0] - units[1]))
         saved = usage.cache_read * (self.input - self.per_token("cache_read"))
         return max(0, to_units(saved))
 

@@ -27,6 +27,8 @@ _N_SUMS = 9
 
 
 def _freeze(value: Any) -> Any:
+    if not value:
+        return ()
     if isinstance(value, Mapping):
         return tuple(sorted((str(k), _freeze(v)) for k, v in value.items()))
     if isinstance(value, (list, tuple)):
@@ -44,15 +46,20 @@ class _Ledger:
         self.cost_col = array("q")
         self.token_cols = tuple(array("q") for _ in range(5))  # input, cache_read, cache_write, output, reasoning
         self.extra: dict[int, tuple[int, int, int]] = {}  # index -> (audio_in, audio_out, image) when non-zero
-        self.call_ids: dict[int, str] = {}
-        self.by_call_id: dict[str, int] = {}
-        self.saved: dict[int, int] = {}  # index -> saved units when non-zero
+        # Call ids ending in a number ("t3f2a-17") are kept as an interned prefix and the number: 12 bytes an
+        # event instead of a string; other ids (litellm's UUIDs) in a dict.
+        self.id_prefixes: list[str] = []
+        self.id_prefix_index: dict[str, int] = {}
+        self.id_prefix_col = array("I")
+        self.id_number_col = array("q")
+        self.other_ids: dict[int, str] = {}
+        self.saved_overrides: dict[int, int] = {}  # index -> saved units, where not derivable from the price
+        self.pending_ids: dict[str, int] = {}  # call id -> index, for events a later price may reprice
         self.breakdowns: dict[int, Mapping[str, int]] = {}
         self.counters: dict[str, list[int]] = {}  # key -> [units, tokens]
         self.reservations: dict[
             str, tuple[float, int, int, tuple[str, ...]]
         ] = {}  # id -> (expiry, units, tokens, keys)
-        self.totals = [0] * _N_SUMS
 
 
 class MemoryStore(Store):
@@ -118,25 +125,37 @@ class MemoryStore(Store):
             cols[4].append(usage.reasoning)
             if usage.audio_in or usage.audio_out or usage.image:
                 led.extra[index] = (usage.audio_in, usage.audio_out, usage.image)
-            if event.call_id:
-                led.call_ids[index] = event.call_id
-                led.by_call_id[event.call_id] = index
-            if event.saved_units:
-                led.saved[index] = event.saved_units
+            call_id = event.call_id
+            head, _, tail = call_id.rpartition("-")
+            if head and tail.isdigit() and tail[0] != "0" and len(tail) < 18:
+                prefix = led.id_prefix_index.get(head)
+                if prefix is None:
+                    prefix = led.id_prefix_index[head] = len(led.id_prefixes)
+                    led.id_prefixes.append(head)
+                led.id_prefix_col.append(prefix)
+                led.id_number_col.append(int(tail))
+            else:
+                led.id_prefix_col.append(0)
+                led.id_number_col.append(-1)
+                led.other_ids[index] = call_id
+            if cost is None:
+                led.pending_ids[call_id] = index
             if event.breakdown is not None:
                 led.breakdowns[index] = event.breakdown
-            for sums in (led.kind_sums[kind], led.totals):
-                sums[0] += 1
-                if cost is None:
-                    sums[2] += 1
-                else:
-                    sums[1] += cost
-                sums[3] += event.saved_units
-                sums[4] += usage.input
-                sums[5] += usage.cache_read
-                sums[6] += usage.cache_write
-                sums[7] += usage.output
-                sums[8] += usage.reasoning
+            sums = led.kind_sums[kind]
+            sums[0] += 1
+            if cost is None:
+                sums[2] += 1
+            else:
+                sums[1] += cost
+            if event.saved_units != _saved(event.price, event.status, usage):
+                led.saved_overrides[index] = event.saved_units
+            sums[3] += event.saved_units
+            sums[4] += usage.input
+            sums[5] += usage.cache_read
+            sums[6] += usage.cache_write
+            sums[7] += usage.output
+            sums[8] += usage.reasoning
             if reservation is not None:
                 led.reservations.pop(reservation, None)
             out: dict[str, tuple[int, int]] = {}
@@ -198,9 +217,12 @@ class MemoryStore(Store):
     ) -> bool:
         with self._lock:
             led = self._ledger(ledger)
-            index = led.by_call_id.get(call_id)
+            index = led.pending_ids.get(call_id)
             if index is None or led.cost_col[index] != _UNPRICED:
                 return False
+            del led.pending_ids[call_id]
+            old_saved = self._saved_at(led, index, led.kinds[led.kind_col[index]])
+            led.saved_overrides.pop(index, None)
             old_kind = led.kind_col[index]
             model, provider, _, _, metadata, _, _ = led.kinds[old_kind]
             kind_key = (model, provider, price, price.source, _freeze(metadata), "ok", None)
@@ -210,22 +232,19 @@ class MemoryStore(Store):
                 led.kinds.append((model, provider, price, price.source, metadata, "ok", None))
                 led.kind_sums.append([0] * _N_SUMS)
             usage = self._usage(led, index)
-            saved = price.saved_units(usage)
+            saved = _saved(price, "ok", usage)
             old, new = led.kind_sums[old_kind], led.kind_sums[kind]
+            old[3] -= old_saved
             for i, value in enumerate(
                 (1, 0, 1, 0, usage.input, usage.cache_read, usage.cache_write, usage.output, usage.reasoning)
             ):
                 old[i] -= value
                 new[i] += value
+            new[2] -= 1  # priced now: the new kind counts it as a priced request
             new[1] += cost_units
             new[3] += saved
-            led.totals[1] += cost_units
-            led.totals[2] -= 1
-            led.totals[3] += saved
             led.kind_col[index] = kind
             led.cost_col[index] = cost_units
-            if saved:
-                led.saved[index] = saved
             for key in charges:
                 counter = led.counters.setdefault(key, [0, 0])
                 counter[0] += cost_units
@@ -246,7 +265,8 @@ class MemoryStore(Store):
     # -- reads --------------------------------------------------------------------------------------------
     def totals(self, ledger: str) -> Totals:
         with self._lock:
-            return Totals.from_sums(self._ledger(ledger).totals)
+            led = self._ledger(ledger)
+            return Totals.from_sums([sum(column) for column in zip(*led.kind_sums, strict=True)] or [0] * _N_SUMS)
 
     def aggregate(self, ledger: str, by: str, since: float | None = None, until: float | None = None) -> list[Group]:
         groups: dict[str, list[int]] = {}
@@ -273,7 +293,7 @@ class MemoryStore(Store):
                         1,
                         0 if cost == _UNPRICED else cost,
                         1 if cost == _UNPRICED else 0,
-                        led.saved.get(index, 0),
+                        self._saved_at(led, index, kind),
                         *(col[index] for col in led.token_cols),
                     )
                     for key in keys:
@@ -283,6 +303,10 @@ class MemoryStore(Store):
         result = [Group.of(key, sums) for key, sums in groups.items() if sums[0] > 0]
         result.sort(key=lambda g: (-g.cost_units, g.key))
         return result
+
+    def _saved_at(self, led: _Ledger, index: int, kind: tuple[Any, ...]) -> int:
+        saved = led.saved_overrides.get(index)
+        return _saved(kind[2], kind[5], self._usage(led, index)) if saved is None else saved
 
     @staticmethod
     def _usage(led: _Ledger, index: int) -> Usage:
@@ -327,21 +351,32 @@ class MemoryStore(Store):
     def _event(self, led: _Ledger, index: int) -> Event:
         model, provider, price, source, metadata, status, reason = led.kinds[led.kind_col[index]]
         cost = led.cost_col[index]
+        number = led.id_number_col[index]
+        usage = self._usage(led, index)
         return Event(
-            call_id=led.call_ids.get(index, f"event-{index}"),
+            call_id=led.other_ids[index] if number < 0 else f"{led.id_prefixes[led.id_prefix_col[index]]}-{number}",
             timestamp=led.time_col[index],
             model=model,
             provider=provider,
-            usage=self._usage(led, index),
+            usage=usage,
             cost_units=None if cost == _UNPRICED else cost,
             price_source=source,
             price=price,
-            saved_units=led.saved.get(index, 0),
+            saved_units=self._saved_at(led, index, led.kinds[led.kind_col[index]]),
             metadata=dict(metadata),
             status=status,
             reason=reason,
             breakdown=led.breakdowns.get(index),
         )
+
+
+def _saved(price: Price | None, status: str, usage: Usage) -> int:
+    """What an event saved, derived from its price (not stored: it would cost memory on every event)."""
+    if price is None:
+        return 0
+    if status == "cache_hit":
+        return price.cost_units(usage)
+    return price.saved_units(usage) if usage.cache_read else 0
 
 
 def _group_keys(kind: tuple[Any, ...], by: str) -> list[str]:
