@@ -1,0 +1,401 @@
+"""Usage extractors: read the token usage out of a provider's raw response, SDK object or JSON dict.
+
+An extractor is ``fn(response) -> Usage``; one is registered per provider name. Built in:
+
+==========================  ==================================================================================
+``openai``                  chat completions (``usage.prompt_tokens`` including ``prompt_tokens_details``
+                            ``.cached_tokens``; ``completion_tokens`` including ``completion_tokens_details``
+                            ``.reasoning_tokens``), the Responses API (``usage.input_tokens`` / ``output_tokens``
+                            with ``input_tokens_details.cached_tokens`` and ``output_tokens_details``
+                            ``.reasoning_tokens``), embeddings; also for ``azure``, ``groq``, ``mistral``,
+                            ``together``, ``openrouter``, ``deepseek``, ``fireworks``, ``xai``, ``deepinfra``,
+                            ``cerebras`` (OpenAI-compatible APIs)
+``anthropic``               Messages: ``usage.input_tokens`` *excludes* ``cache_read_input_tokens`` and
+                            ``cache_creation_input_tokens``
+``gemini``                  ``usage_metadata`` / ``usageMetadata``: ``promptTokenCount`` *includes*
+                            ``cachedContentTokenCount``; ``thoughtsTokenCount`` is billed as output and is
+                            *not* in ``candidatesTokenCount``; also ``google`` and ``vertex_ai``
+``cohere``                  ``meta.billed_units`` (v1) or ``usage.billed_units`` (v2): what Cohere bills
+==========================  ==================================================================================
+
+``extract_usage(provider, response)`` never raises anything but ``UsageError``, whatever the payload: a
+response is data from the network, and reading it must not break the caller's program.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from tokencost.usage import BUCKETS, Usage, UsageError, from_openai_counts, read_count
+
+__all__ = [
+    "UsageExtractor",
+    "anthropic_usage",
+    "cohere_usage",
+    "extract_usage",
+    "gemini_usage",
+    "openai_usage",
+    "register_usage_extractor",
+    "registered_providers",
+    "usage_extractor",
+]
+
+UsageExtractor = Callable[[Any], Usage]
+
+# More tokens than this in one bucket of one call is not a usage report but garbage (or an overflow waiting
+# to happen in a store's 64-bit integers once multiplied by a price in pico-dollars).
+MAX_TOKENS = 10**12
+NO_USAGE = "no usage in response"
+
+
+def _field(obj: Any, *names: str) -> Any:
+    """Return the first of ``names`` that ``obj`` has and is not None (a mapping key or an attribute)."""
+    if obj is None:
+        return None
+    for name in names:
+        value = obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+        if value is not None:
+            return value
+    return None
+
+
+def _has_any(obj: Any, *names: str) -> bool:
+    return _field(obj, *names) is not None
+
+
+def _count(obj: Any, *names: str) -> int:
+    """Read one count (0 when absent) stored under any of ``names``."""
+    return read_count(_field(obj, *names), names[0])
+
+
+def _empty(obj: Any) -> bool:
+    """Whether ``obj`` is an empty JSON object or list (an absent usage, as some providers send it)."""
+    return isinstance(obj, (Mapping, list, tuple)) and not obj
+
+
+def _items(value: Any) -> list[Any]:
+    """Return a JSON list (or SDK list) as a Python list; anything else as an empty one."""
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return []
+
+
+# -- OpenAI and compatible ------------------------------------------------------------------------------------
+_CHAT_KEYS = ("prompt_tokens", "completion_tokens")
+_RESPONSES_KEYS = ("input_tokens", "output_tokens")
+
+
+def _openai_usage_object(response: Any) -> Any:
+    usage = _field(response, "usage")
+    if usage is None:
+        # Groq puts the usage of a stream's last chunk under x_groq.
+        usage = _field(_field(response, "x_groq"), "usage")
+    if usage is None and _has_any(response, *_CHAT_KEYS, *_RESPONSES_KEYS):
+        usage = response  # the caller passed ``response.usage`` itself
+    return usage
+
+
+def openai_usage(response: Any) -> Usage:
+    """Read an OpenAI (or OpenAI-compatible) chat completion, Responses API response or embedding.
+
+    Raises:
+        UsageError: when the response has no usage or a count cannot be read.
+    """
+    usage = _openai_usage_object(response)
+    if usage is None or _empty(usage):
+        raise UsageError(NO_USAGE)
+    if _has_any(usage, *_CHAT_KEYS):
+        return _chat_convention(usage)
+    if _has_any(usage, *_RESPONSES_KEYS):
+        prompt_details = _field(usage, "input_tokens_details")
+        completion_details = _field(usage, "output_tokens_details")
+        return from_openai_counts(
+            _count(usage, "input_tokens"),
+            _count(usage, "output_tokens"),
+            cache_read_tokens=_count(prompt_details, "cached_tokens"),
+            reasoning_tokens=_count(completion_details, "reasoning_tokens"),
+        )
+    raise UsageError("usage has neither prompt_tokens nor input_tokens")
+
+
+def _chat_convention(usage: Any) -> Usage:
+    """Split usage in OpenAI's chat convention (the prompt includes the cache, the completion the reasoning)."""
+    prompt_details = _field(usage, "prompt_tokens_details")
+    completion_details = _field(usage, "completion_tokens_details")
+    if not _has_any(usage, "prompt_tokens"):
+        raise UsageError("usage has no prompt_tokens")
+    cache_read = max(
+        _count(prompt_details, "cached_tokens"),
+        # DeepSeek's own fields, and litellm's normalized Anthropic field.
+        _count(usage, "prompt_cache_hit_tokens"),
+        _count(usage, "cache_read_input_tokens"),
+    )
+    cache_write = _count(usage, "cache_creation_input_tokens") or _count(prompt_details, "cache_creation_tokens")
+    return from_openai_counts(
+        _count(usage, "prompt_tokens"),
+        _count(usage, "completion_tokens"),
+        cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        reasoning_tokens=_count(completion_details, "reasoning_tokens"),
+        audio_in_tokens=_count(prompt_details, "audio_tokens"),
+        audio_out_tokens=_count(completion_details, "audio_tokens"),
+    )
+
+
+# -- Anthropic --------------------------------------------------------------------------------------------------
+def anthropic_usage(response: Any) -> Usage:
+    """Read an Anthropic Messages response (or a ``message_start`` event, or ``response.usage`` itself).
+
+    ``input_tokens`` excludes the cache reads and writes, which are billed at their own prices. A 1-hour cache
+    write (``cache_creation.ephemeral_1h_input_tokens``) is billed here at the 5-minute write price.
+
+    Raises:
+        UsageError: when the response has no usage or a count cannot be read.
+    """
+    usage = _field(response, "usage")
+    if usage is None:
+        usage = _field(_field(response, "message"), "usage")  # a message_start stream event
+    if usage is None and _has_any(response, "input_tokens", "output_tokens"):
+        usage = response
+    if usage is None or _empty(usage):
+        raise UsageError(NO_USAGE)
+    if not _has_any(usage, "input_tokens") and _has_any(usage, "prompt_tokens"):
+        return _chat_convention(usage)  # already normalized by litellm: the prompt includes the cache
+    if not _has_any(usage, "input_tokens"):
+        raise UsageError("usage has no input_tokens")
+    cache_write = _count(usage, "cache_creation_input_tokens")
+    if not cache_write:
+        split = _field(usage, "cache_creation")
+        cache_write = _count(split, "ephemeral_5m_input_tokens") + _count(split, "ephemeral_1h_input_tokens")
+    return Usage(
+        input=_count(usage, "input_tokens"),
+        cache_read=_count(usage, "cache_read_input_tokens"),
+        cache_write=cache_write,
+        output=_count(usage, "output_tokens"),
+    )
+
+
+# -- Gemini -----------------------------------------------------------------------------------------------------
+_PROMPT = ("prompt_token_count", "promptTokenCount")
+_CANDIDATES = ("candidates_token_count", "candidatesTokenCount")
+_CACHED = ("cached_content_token_count", "cachedContentTokenCount")
+_THOUGHTS = ("thoughts_token_count", "thoughtsTokenCount")
+_TOOL_USE = ("tool_use_prompt_token_count", "toolUsePromptTokenCount")
+_TOTAL = ("total_token_count", "totalTokenCount")
+
+
+def _modality_count(details: Any, modality: str) -> int:
+    """Sum the ``tokenCount`` of one modality in a ``*TokensDetails`` list."""
+    total = 0
+    for item in _items(details):
+        name = _field(item, "modality")
+        # The SDK gives an enum (MediaModality.AUDIO), JSON gives "AUDIO".
+        label = getattr(name, "value", name)
+        if isinstance(label, str) and label.upper() == modality:
+            total += _count(item, "token_count", "tokenCount")
+    return total
+
+
+def _search_grounded(response: Any) -> bool:
+    """Whether Google Search grounding ran: its retrieved tokens are billed per query, not as input tokens."""
+    for candidate in _items(_field(response, "candidates")):
+        grounding = _field(candidate, "grounding_metadata", "groundingMetadata")
+        if _items(_field(grounding, "web_search_queries", "webSearchQueries")):
+            return True
+    return False
+
+
+def gemini_usage(response: Any) -> Usage:
+    """Read a Gemini ``generateContent`` response (google-genai SDK object or REST JSON).
+
+    ``promptTokenCount`` includes ``cachedContentTokenCount``; ``thoughtsTokenCount`` is billed as output and is
+    not part of ``candidatesTokenCount`` (when the counts show it is, as some Vertex versions report, it is taken
+    out); tool-use prompt tokens are billed as input unless Google Search grounding ran.
+
+    Raises:
+        UsageError: when the response has no usage metadata or a count cannot be read.
+    """
+    meta = _field(response, "usage_metadata", "usageMetadata")
+    if meta is None and _has_any(response, *_PROMPT, *_CANDIDATES, *_TOTAL):
+        meta = response
+    if meta is None or _empty(meta) or not _has_any(meta, *_PROMPT, *_CANDIDATES, *_TOTAL):
+        raise UsageError(NO_USAGE)
+    prompt = _count(meta, *_PROMPT)
+    candidates = _count(meta, *_CANDIDATES)
+    cached = _count(meta, *_CACHED)
+    thoughts = _count(meta, *_THOUGHTS)
+    tool_use = _count(meta, *_TOOL_USE)
+    total = _count(meta, *_TOTAL)
+    if thoughts and _has_any(meta, *_TOTAL) and prompt + candidates + tool_use == total:
+        candidates -= thoughts  # this report counts the thoughts inside the candidates
+        if candidates < 0:
+            raise UsageError("thoughtsTokenCount exceeds candidatesTokenCount")
+    billed_tool_use = 0 if _search_grounded(response) else tool_use
+    prompt_audio = _modality_count(_field(meta, "prompt_tokens_details", "promptTokensDetails"), "AUDIO")
+    cached_audio = _modality_count(_field(meta, "cache_tokens_details", "cacheTokensDetails"), "AUDIO")
+    audio_out = _modality_count(_field(meta, "candidates_tokens_details", "candidatesTokensDetails"), "AUDIO")
+    return from_openai_counts(
+        prompt + billed_tool_use,
+        candidates + thoughts,
+        cache_read_tokens=cached,
+        reasoning_tokens=thoughts,
+        audio_in_tokens=max(0, prompt_audio - cached_audio),
+        audio_out_tokens=min(audio_out, candidates),
+    )
+
+
+# -- Cohere -----------------------------------------------------------------------------------------------------
+def cohere_usage(response: Any) -> Usage:
+    """Read a Cohere chat or embed response: the billed units (v1 ``meta``, v2 ``usage``).
+
+    Cohere bills ``billed_units``, not ``tokens`` (which also counts the tokens it adds itself).
+
+    Raises:
+        UsageError: when the response has no billed units or a count cannot be read.
+    """
+    billed = None
+    # v1 ``meta``, v2 ``usage``, a v1 stream-end event's ``response.meta``, a v2 message-end event's ``delta.usage``.
+    for holder in (
+        response,
+        _field(response, "response"),
+        _field(response, "delta"),
+    ):
+        for key in ("meta", "usage"):
+            billed = _field(_field(holder, key), "billed_units")
+            if billed is not None:
+                break
+        if billed is not None:
+            break
+    if billed is None and _has_any(response, "billed_units"):
+        billed = _field(response, "billed_units")
+    if billed is None or _empty(billed):
+        raise UsageError(NO_USAGE)
+    if not _has_any(billed, "input_tokens", "output_tokens"):
+        raise UsageError("billed_units has no input_tokens or output_tokens (search units are not tokens)")
+    return Usage(input=_count(billed, "input_tokens"), output=_count(billed, "output_tokens"))
+
+
+# -- registry ---------------------------------------------------------------------------------------------------
+# Guards _EXTRACTORS: provider name (lower case) -> extractor.
+_lock = threading.Lock()
+_EXTRACTORS: dict[str, UsageExtractor] = {}
+_OPENAI_COMPATIBLE = (
+    "openai",
+    "azure",
+    "azure_openai",
+    "groq",
+    "mistral",
+    "together",
+    "together_ai",
+    "openrouter",
+    "deepseek",
+    "fireworks",
+    "fireworks_ai",
+    "xai",
+    "deepinfra",
+    "cerebras",
+)
+
+
+def _install_builtins() -> None:
+    for name in _OPENAI_COMPATIBLE:
+        _EXTRACTORS[name] = openai_usage
+    _EXTRACTORS["anthropic"] = anthropic_usage
+    for name in ("gemini", "google", "google_genai", "vertex_ai", "vertex_ai_beta"):
+        _EXTRACTORS[name] = gemini_usage
+    for name in ("cohere", "cohere_chat"):
+        _EXTRACTORS[name] = cohere_usage
+
+
+_install_builtins()
+
+
+def _key(provider: object) -> str:
+    if not isinstance(provider, str) or not provider.strip():
+        raise TypeError("provider must be a non-empty str")
+    return provider.strip().lower()
+
+
+def register_usage_extractor(provider: str, fn: UsageExtractor) -> None:
+    """Add (or replace) the usage extractor of ``provider``; ``fn(response)`` returns a ``Usage``.
+
+    ``fn`` may raise ``UsageError`` with a reason when a response has no usable counts; any other exception
+    it raises is turned into one, so a buggy extractor never breaks a call.
+
+    Example::
+
+        def acme_usage(response):
+            counts = response["billing"]
+            return Usage(input=counts["in"], output=counts["out"])
+
+        register_usage_extractor("acme", acme_usage)
+
+    Raises:
+        TypeError: for a provider that is not a non-empty str, or an ``fn`` that is not callable.
+    """
+    key = _key(provider)
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, not {type(fn).__name__}")
+    with _lock:
+        _EXTRACTORS[key] = fn
+
+
+def usage_extractor(provider: str) -> UsageExtractor | None:
+    """Return the extractor registered for ``provider`` (case-insensitive), or None."""
+    try:
+        key = _key(provider)
+    except TypeError:
+        return None
+    with _lock:
+        return _EXTRACTORS.get(key)
+
+
+def registered_providers() -> list[str]:
+    """Return the provider names that have an extractor, sorted."""
+    with _lock:
+        return sorted(_EXTRACTORS)
+
+
+def extract_usage(provider: str, response: Any) -> Usage:
+    """Read the token usage of ``response`` with the extractor registered for ``provider``.
+
+    ``response`` is an SDK object, a dict parsed from JSON, or the JSON text itself.
+
+    Raises:
+        UsageError: and nothing else, for any input: no extractor for ``provider``, no usage in the response
+            (reason ``"no usage in response"``), a count that is not a non-negative whole number, or parts that
+            exceed the whole.
+    """
+    try:
+        fn = usage_extractor(provider)
+        if fn is None:
+            raise UsageError(f"no usage extractor registered for provider {provider!r}")
+        if isinstance(response, (str, bytes, bytearray)):
+            try:
+                response = json.loads(response)
+            except (ValueError, RecursionError):
+                raise UsageError("response is text that is not JSON") from None
+        if response is None:
+            raise UsageError(NO_USAGE)
+        usage = fn(response)
+        return _checked(usage)
+    except UsageError:
+        raise
+    except Exception as exc:
+        # Payloads from the network (and user extractors) can fail in any way; the reason names how.
+        raise UsageError(f"could not read usage: {type(exc).__name__}") from None
+
+
+def _checked(usage: object) -> Usage:
+    if not isinstance(usage, Usage):
+        raise UsageError(f"the usage extractor returned {type(usage).__name__}, not Usage")
+    for bucket in BUCKETS:
+        value = getattr(usage, bucket)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise UsageError(f"{bucket} is not a non-negative int: {value!r}")
+        if value > MAX_TOKENS:
+            raise UsageError(f"{bucket} is implausibly large: {value}")
+    return usage

@@ -1,0 +1,954 @@
+"""Calls made outside litellm: raw responses (``track_response``) and the OpenAI and Anthropic SDK clients.
+
+``wrap_openai(tracker, client)`` and ``wrap_anthropic(tracker, client)`` return a proxy that looks like the
+client (every attribute passes through, ``isinstance(proxy, OpenAI)`` holds; only ``type()`` differs) and
+intercepts the calls that cost money:
+
+=====================  ===============================================================================
+OpenAI                 ``chat.completions.create`` / ``.parse``, ``responses.create`` / ``.parse``,
+                       ``embeddings.create`` (sync and async, ``stream=True`` included)
+Anthropic              ``messages.create`` / ``.parse`` / ``.stream``, the same under ``beta.messages``
+=====================  ===============================================================================
+
+Each call is admitted against the tracker's budgets before its request is sent (``BudgetExceededError``,
+nothing sent) and recorded when its response (or its stream) ends. Reading the usage never breaks the call:
+a malformed payload is recorded unpriced with the reason. Not intercepted (so neither refused nor recorded):
+``with_raw_response`` / ``with_streaming_response``, OpenAI's ``.stream()`` helpers, batches.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+import logging
+import threading
+import weakref
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from tokencost.budgets import current_scope
+from tokencost.errors import BudgetExceededError
+from tokencost.extractors import NO_USAGE, extract_usage, usage_extractor
+from tokencost.usage import Usage, UsageError
+
+if TYPE_CHECKING:
+    from tokencost.events import Event
+    from tokencost.tracker import CostTracker
+
+__all__ = ["ESTIMATED", "track_response", "wrap_anthropic", "wrap_openai"]
+
+log = logging.getLogger("tokencost")
+
+_C = TypeVar("_C")
+
+ESTIMATED = "estimated: no usage in response"
+_BROKEN = "stream broken off before its end"
+# Chunks read after the caller stops at the last choice, to reach the usage chunk that follows it.
+_TAIL_CHUNKS = 8
+
+
+# -- track_response -----------------------------------------------------------------------------------------
+def track_response(
+    tracker: CostTracker,
+    provider: str,
+    model: str,
+    response: Any,
+    *,
+    estimate_missing: bool = False,
+    metadata: Mapping[str, Any] | None = None,
+    messages: Any = None,
+) -> Event:
+    """Record a call made outside litellm from its raw response (SDK object, JSON dict or JSON text).
+
+    The usage is read by the extractor registered for ``provider`` (see ``register_usage_extractor``) and priced
+    by the tracker's chain. A response without usage is recorded unpriced with the reason
+    ``"no usage in response"``; with ``estimate_missing=True`` its tokens are counted with litellm's token
+    counter instead (the prompt from ``messages``, the output from the response's text), and the event's reason
+    says ``"estimated: no usage in response"``. A malformed usage is recorded unpriced with the reason. The
+    ``scope()`` metadata of the caller is merged under ``metadata``.
+
+    Example::
+
+        response = anthropic_client.messages.create(model="claude-sonnet-4-5", ...)
+        event = track_response(tracker, "anthropic", "claude-sonnet-4-5", response)
+        event.cost  # Decimal("0.0177") for 100 input + 2,000 cache write + 8,000 cache read + 500 output
+
+    Raises:
+        TypeError: for a provider or model that is not a non-empty str, or metadata that is not a mapping.
+    """
+    if not isinstance(provider, str) or not provider.strip():
+        raise TypeError("provider must be a non-empty str")
+    if not isinstance(model, str) or not model:
+        raise TypeError("model must be a non-empty str")
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise TypeError("metadata must be a mapping or None")
+    meta = {**current_scope(), **(metadata or {})}
+    provider = provider.strip().lower()
+    try:
+        usage = extract_usage(provider, response)
+    except UsageError as exc:
+        if estimate_missing and str(exc) == NO_USAGE:
+            estimate = _estimate(model, messages, _response_text(response))
+            if estimate is not None:
+                return tracker.record_usage(model, estimate, provider=provider, metadata=meta, reason=ESTIMATED)
+        _warn_unpriced(tracker, model, str(exc))
+        return tracker.record_usage(model, None, provider=provider, metadata=meta, reason=str(exc))
+    return tracker.record_usage(model, usage, provider=provider, metadata=meta)
+
+
+# -- wrapping ---------------------------------------------------------------------------------------------------
+def wrap_openai(tracker: CostTracker, client: _C, *, provider: str = "openai", estimate_missing: bool = False) -> _C:
+    """Return ``client`` (``openai.OpenAI`` or ``AsyncOpenAI``) with every costly call tracked by ``tracker``.
+
+    Streams get ``stream_options={"include_usage": True}`` when the caller did not set ``stream_options``'
+    ``include_usage``, and the usage-only chunk that adds is not shown to that caller. ``provider`` names the
+    price list for OpenAI-compatible servers (e.g. ``"groq"`` with ``base_url`` pointing there).
+
+    Example::
+
+        client = wrap_openai(tracker, openai.OpenAI())
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+        tracker.total_cost
+
+    Raises:
+        TypeError: for a provider that is not a non-empty str.
+    """
+    return cast(_C, _wrap(tracker, client, provider, estimate_missing, _OPENAI_METHODS))
+
+
+def wrap_anthropic(
+    tracker: CostTracker, client: _C, *, provider: str = "anthropic", estimate_missing: bool = False
+) -> _C:
+    """Return ``client`` (``anthropic.Anthropic`` or ``AsyncAnthropic``) with every costly call tracked.
+
+    Streams are priced from ``message_start`` (input and cache tokens) and ``message_delta`` (output tokens).
+
+    Example::
+
+        client = wrap_anthropic(tracker, anthropic.Anthropic())
+        client.messages.create(model="claude-sonnet-4-5", max_tokens=512, messages=[...])
+
+    Raises:
+        TypeError: for a provider that is not a non-empty str.
+    """
+    return cast(_C, _wrap(tracker, client, provider, estimate_missing, _ANTHROPIC_METHODS))
+
+
+_OPENAI_METHODS: dict[tuple[str, ...], str] = {
+    ("chat", "completions", "create"): "chat",
+    ("chat", "completions", "parse"): "chat",
+    ("responses", "create"): "responses",
+    ("responses", "parse"): "responses",
+    ("embeddings", "create"): "embeddings",
+}
+_ANTHROPIC_METHODS: dict[tuple[str, ...], str] = {
+    ("messages", "create"): "messages",
+    ("messages", "parse"): "messages",
+    ("messages", "stream"): "messages_stream",
+    ("beta", "messages", "create"): "messages",
+    ("beta", "messages", "parse"): "messages",
+    ("beta", "messages", "stream"): "messages_stream",
+}
+# Client methods that return a new client configured like this one: the copy is tracked too.
+_CLIENT_COPIES = frozenset({"with_options", "copy"})
+
+
+def _wrap(tracker: CostTracker, client: Any, provider: str, estimate_missing: bool, methods: Any) -> _Proxy:
+    from tokencost.tracker import CostTracker
+
+    if not isinstance(tracker, CostTracker):
+        raise TypeError(f"tracker must be a CostTracker, not {type(tracker).__name__}")
+    if not isinstance(provider, str) or not provider.strip():
+        raise TypeError("provider must be a non-empty str")
+    if isinstance(client, _Proxy):
+        client = object.__getattribute__(client, "_tc_target")
+    is_async = inspect.iscoroutinefunction(getattr(type(client), "post", None)) or type(client).__name__.startswith(
+        "Async"
+    )
+    hooks = _Hooks(tracker, provider.strip().lower(), bool(estimate_missing), is_async, methods)
+    return _Proxy(client, hooks, ())
+
+
+class _Hooks:
+    """What a wrapped client intercepts, and for which tracker."""
+
+    def __init__(
+        self,
+        tracker: CostTracker,
+        provider: str,
+        estimate_missing: bool,
+        is_async: bool,
+        methods: dict[tuple[str, ...], str],
+    ) -> None:
+        self.tracker = tracker
+        self.provider = provider
+        self.estimate_missing = estimate_missing
+        self.is_async = is_async
+        self.methods = methods
+        self.prefixes = frozenset(path[:i] for path in methods for i in range(1, len(path)))
+
+
+class _Proxy:
+    """Stand in for a client (or one of its resources): attributes pass through, costly methods are wrapped."""
+
+    __slots__ = ("__weakref__", "_tc_hooks", "_tc_path", "_tc_target")
+
+    def __init__(self, target: Any, hooks: _Hooks, path: tuple[str, ...]) -> None:
+        object.__setattr__(self, "_tc_target", target)
+        object.__setattr__(self, "_tc_hooks", hooks)
+        object.__setattr__(self, "_tc_path", path)
+
+    # isinstance(proxy, OpenAI) looks at __class__ when type() does not match.
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        return type(object.__getattribute__(self, "_tc_target"))
+
+    def __getattr__(self, name: str) -> Any:
+        target = object.__getattribute__(self, "_tc_target")
+        hooks: _Hooks = object.__getattribute__(self, "_tc_hooks")
+        value = getattr(target, name)
+        path = (*object.__getattribute__(self, "_tc_path"), name)
+        kind = hooks.methods.get(path)
+        if kind is not None and callable(value):
+            return _tracked_method(hooks, kind, value)
+        if path in hooks.prefixes:
+            return _Proxy(value, hooks, path)
+        if len(path) == 1 and name in _CLIENT_COPIES and callable(value):
+            return _copying(hooks, value)
+        return value
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(object.__getattribute__(self, "_tc_target"), name, value)
+
+    def __delattr__(self, name: str) -> None:
+        delattr(object.__getattribute__(self, "_tc_target"), name)
+
+    def __dir__(self) -> list[str]:
+        return dir(object.__getattribute__(self, "_tc_target"))
+
+    def __repr__(self) -> str:
+        return repr(object.__getattribute__(self, "_tc_target"))
+
+    def __enter__(self) -> _Proxy:
+        object.__getattribute__(self, "_tc_target").__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> Any:
+        return object.__getattribute__(self, "_tc_target").__exit__(*exc)
+
+    async def __aenter__(self) -> _Proxy:
+        await object.__getattribute__(self, "_tc_target").__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        return await object.__getattribute__(self, "_tc_target").__aexit__(*exc)
+
+
+def _copying(hooks: _Hooks, method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def copy(*args: Any, **kwargs: Any) -> Any:
+        return _Proxy(method(*args, **kwargs), hooks, ())
+
+    return copy
+
+
+# -- one call ---------------------------------------------------------------------------------------------------
+def _is_given(value: Any) -> bool:
+    """Whether an SDK argument was given (the SDKs use ``NOT_GIVEN`` / ``omit`` sentinels for "absent")."""
+    return value is not None and type(value).__name__ not in ("NotGiven", "Omit")
+
+
+class _Call:
+    """One intercepted call: admitted before the request, recorded (or released) exactly once after it."""
+
+    def __init__(self, hooks: _Hooks, kind: str, kwargs: dict[str, Any]) -> None:
+        self.hooks = hooks
+        self.kind = kind
+        model = kwargs.get("model")
+        self.model = model if isinstance(model, str) and model else ""
+        self.metadata = current_scope()
+        try:
+            self.messages = _prompt_messages(kind, kwargs)
+            user = _user_of(kind, kwargs)
+        except Exception as exc:  # odd arguments are the SDK's to judge, not ours
+            log.debug("tokencost: could not read the request's prompt: %r", exc)
+            self.messages, user = None, None
+        if user:
+            self.metadata.setdefault("user", user)
+        # Recording may happen later (a stream's end) or elsewhere (a finalizer): keep the caller's context,
+        # so budget() blocks active at the call are charged.
+        self.context = contextvars.copy_context()
+        # An OpenAI-compatible provider nobody registered an extractor for is read as the SDK's own shape.
+        builtin = "anthropic" if kind.startswith("messages") else "openai"
+        self.extractor = hooks.provider if usage_extractor(hooks.provider) is not None else builtin
+        self.stream = kwargs.get("stream") is True or kind == "messages_stream"
+        self.hide_usage_chunk = False
+        self.admission: Any = None
+        self.sent = False
+        self._done = False
+        self._lock = threading.Lock()  # guards _done
+        max_tokens = next(
+            (
+                kwargs[k]
+                for k in ("max_completion_tokens", "max_tokens", "max_output_tokens")
+                if _is_given(kwargs.get(k))
+            ),
+            None,
+        )
+        try:
+            self.admission = hooks.tracker._admit(
+                self.model, hooks.provider, self.metadata, call_id=None, messages=self.messages, max_tokens=max_tokens
+            )
+        except BudgetExceededError:
+            raise  # the refusal: nothing has been sent
+        except Exception as exc:
+            hooks.tracker._warn("wrapper-admit", "tokencost: budget check failed (the call goes on): %r", exc)
+
+    def prepare(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Return the kwargs to send: an OpenAI chat stream asks for its usage chunk."""
+        if self.kind != "chat" or not self.stream:
+            return kwargs
+        options = kwargs.get("stream_options")
+        if not _is_given(options):
+            kwargs = {**kwargs, "stream_options": {"include_usage": True}}
+            self.hide_usage_chunk = True
+        elif isinstance(options, Mapping) and "include_usage" not in options:
+            kwargs = {**kwargs, "stream_options": {**options, "include_usage": True}}
+            self.hide_usage_chunk = True
+        return kwargs
+
+    def claim(self) -> bool:
+        """Return True once: the caller of this records or releases the call."""
+        with self._lock:
+            if self._done:
+                return False
+            self._done = True
+            return True
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    def release(self) -> None:
+        """The request failed or was never sent: drop the reservation; nothing is recorded."""
+        if not self.claim():
+            return
+        try:
+            self.hooks.tracker._release(self.admission)
+        except Exception as exc:
+            log.warning("tokencost: could not release a reservation: %r", exc)
+
+    def record(self, usage: Usage | None, *, status: str = "ok", reason: str | None = None, model: str = "") -> None:
+        """Record the call once; never raise."""
+        if not self.claim():
+            return
+        try:
+            self.context.run(
+                self.hooks.tracker.record_usage,
+                self.model or model or "unknown",
+                usage,
+                provider=self.hooks.provider,
+                metadata=self.metadata,
+                reason=reason,
+                status=status,
+                admission=self.admission,
+            )
+        except Exception as exc:
+            self.hooks.tracker._warn(
+                f"wrapper-record:{type(exc).__name__}",
+                "tokencost: could not record a call (the call goes on): %r",
+                exc,
+                level=logging.ERROR,
+            )
+
+    def record_response(self, response: Any) -> None:
+        """Record a complete (non-stream) response from its usage; never raise."""
+        try:
+            model = _response_model(response)
+            usage = extract_usage(self.extractor, response)
+        except UsageError as exc:
+            self._record_missing(str(exc), _response_text(response), model=model)
+            return
+        except Exception as exc:
+            self.unpriced(f"could not read usage: {type(exc).__name__}", model)
+            return
+        self.record(usage, model=model)
+
+    def _record_missing(self, reason: str, text: str, *, model: str = "") -> None:
+        if self.hooks.estimate_missing and reason == NO_USAGE:
+            estimate = _estimate(self.model or model, self.messages, text)
+            if estimate is not None:
+                self.record(estimate, reason=ESTIMATED, model=model)
+                return
+        self.unpriced(reason, model)
+
+    def unpriced(self, reason: str, model: str = "") -> None:
+        """Record the call without usage, saying why (logged once per model and reason)."""
+        _warn_unpriced(self.hooks.tracker, self.model or model, reason)
+        self.record(None, reason=reason, model=model)
+
+
+def _tracked_method(hooks: _Hooks, kind: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    if hooks.is_async and kind == "messages_stream":
+
+        @functools.wraps(method)
+        def open_async_stream(*args: Any, **kwargs: Any) -> Any:
+            call = _Call(hooks, kind, kwargs)
+            try:
+                manager = method(*args, **kwargs)
+            except BaseException:
+                call.release()
+                raise
+            return _AsyncStreamManager(manager, call)
+
+        return open_async_stream
+
+    if hooks.is_async:
+
+        @functools.wraps(method)
+        async def tracked_async(*args: Any, **kwargs: Any) -> Any:
+            call = _Call(hooks, kind, kwargs)
+            try:
+                result = await method(*args, **call.prepare(kwargs))
+            except BaseException:
+                call.release()
+                raise
+            call.sent = True
+            if call.stream:
+                return _AsyncStream(result, _Watch(call))
+            call.record_response(result)
+            return result
+
+        return tracked_async
+
+    @functools.wraps(method)
+    def tracked(*args: Any, **kwargs: Any) -> Any:
+        call = _Call(hooks, kind, kwargs)
+        try:
+            result = method(*args, **call.prepare(kwargs))
+        except BaseException:
+            call.release()
+            raise
+        if kind == "messages_stream":
+            return _StreamManager(result, call)
+        call.sent = True
+        if call.stream:
+            return _SyncStream(result, _Watch(call))
+        call.record_response(result)
+        return result
+
+    return tracked
+
+
+# -- streams ----------------------------------------------------------------------------------------------------
+class _Watch:
+    """What a stream has shown so far; records the call when the stream ends or is dropped."""
+
+    def __init__(self, call: _Call) -> None:
+        self.call = call
+        self.usage: Any = None  # OpenAI: the usage chunk's usage; Responses: the final response's usage
+        self.start_usage: Any = None  # Anthropic message_start usage
+        self.delta_usage: list[Any] = []  # Anthropic message_delta usages
+        self.text: list[str] = []
+        self.model = ""
+        self.finished_choices = False  # OpenAI: every choice has a finish_reason (the usage chunk is next)
+        self.ended = False  # Anthropic message_stop / Responses completed
+
+    # -- observe -----------------------------------------------------------------------------------------
+    def observe(self, item: Any) -> bool:
+        """Note what ``item`` carries; return whether the caller sees it. Never raises."""
+        try:
+            kind = self.call.kind
+            if kind == "chat":
+                return self._observe_chat(item)
+            if kind == "responses":
+                self._observe_responses(item)
+            else:
+                self._observe_messages(item)
+        except Exception as exc:
+            log.debug("tokencost: could not read a stream item: %r", exc)
+        return True
+
+    def _observe_chat(self, chunk: Any) -> bool:
+        if not self.model:
+            self.model = _response_model(chunk)
+        usage = _get(chunk, "usage")
+        if usage is None:
+            usage = _get(_get(chunk, "x_groq"), "usage")
+        choices = _get(chunk, "choices")
+        if usage is not None:
+            self.usage = usage
+        if isinstance(choices, list):
+            finished = True
+            for choice in choices:
+                content = _get(_get(choice, "delta"), "content")
+                if isinstance(content, str):
+                    self.text.append(content)
+                finished = finished and _get(choice, "finish_reason") is not None
+            if choices and finished:
+                self.finished_choices = True
+            if not choices and usage is not None and self.call.hide_usage_chunk:
+                return False
+        return True
+
+    def _observe_responses(self, event: Any) -> None:
+        kind = _get(event, "type")
+        if kind == "response.output_text.delta":
+            delta = _get(event, "delta")
+            if isinstance(delta, str):
+                self.text.append(delta)
+        elif kind in ("response.completed", "response.incomplete", "response.failed"):
+            response = _get(event, "response")
+            self.model = self.model or _response_model(response)
+            self.usage = _get(response, "usage")
+            self.ended = True
+
+    def _observe_messages(self, event: Any) -> None:
+        kind = _get(event, "type")
+        if kind == "message_start":
+            message = _get(event, "message")
+            self.model = self.model or _response_model(message)
+            self.start_usage = _get(message, "usage")
+        elif kind == "message_delta":
+            usage = _get(event, "usage")
+            if usage is not None:
+                self.delta_usage.append(usage)
+        elif kind == "content_block_delta":
+            delta = _get(event, "delta")
+            for key in ("text", "thinking", "partial_json"):
+                piece = _get(delta, key)
+                if isinstance(piece, str):
+                    self.text.append(piece)
+        elif kind == "message_stop":
+            self.ended = True
+
+    # -- finish ------------------------------------------------------------------------------------------
+    def finish(self, *, complete: bool) -> None:
+        """Record the call: ``complete`` when the stream was read to its end. Idempotent; never raises."""
+        call = self.call
+        if call.done:
+            return
+        try:
+            if call.kind == "messages" or call.kind == "messages_stream":
+                self._finish_messages(complete)
+            else:
+                self._finish_openai(complete)
+        except Exception as exc:
+            call.record(None, reason=f"could not read the stream's usage: {type(exc).__name__}", model=self.model)
+
+    def _finish_openai(self, complete: bool) -> None:
+        call = self.call
+        if self.usage is not None:
+            try:
+                usage = extract_usage(call.extractor, {"usage": self.usage})
+            except UsageError as exc:
+                call.unpriced(str(exc), self.model)
+                return
+            call.record(usage, model=self.model)
+            return
+        if complete:
+            call._record_missing(NO_USAGE, "".join(self.text), model=self.model)
+            return
+        self._record_broken(None)
+
+    def _finish_messages(self, complete: bool) -> None:
+        call = self.call
+        if self.start_usage is None:
+            if complete:
+                call._record_missing(NO_USAGE, "".join(self.text), model=self.model)
+            else:
+                self._record_broken(None)
+            return
+        merged: dict[str, Any] = {}
+        for part in (self.start_usage, *self.delta_usage):
+            for key in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"):
+                value = _get(part, key)
+                if value is not None:
+                    merged[key] = value
+        try:
+            usage = extract_usage(call.extractor, {"usage": merged})
+        except UsageError as exc:
+            call.unpriced(str(exc), self.model)
+            return
+        if complete and self.delta_usage:
+            call.record(usage, model=self.model)
+        else:
+            self._record_broken(usage)
+
+    def _record_broken(self, seen: Usage | None) -> None:
+        """Record a stream broken off early: what it reported, the rest estimated from what it showed."""
+        call = self.call
+        model = call.model or self.model
+        estimate = _estimate(model, call.messages if seen is None else None, "".join(self.text))
+        if seen is None and estimate is None:
+            call.record(None, status="incomplete", reason=f"{_BROKEN}: no usage seen", model=self.model)
+            return
+        if seen is None:
+            assert estimate is not None
+            usage = estimate
+            reason = f"{_BROKEN}: prompt and output tokens estimated"
+        else:
+            output = max(seen.output, estimate.output if estimate is not None else 0)
+            usage = Usage(
+                input=seen.input,
+                cache_read=seen.cache_read,
+                cache_write=seen.cache_write,
+                output=output,
+                reasoning=seen.reasoning,
+            )
+            reason = f"{_BROKEN}: output tokens estimated"
+        call.record(usage, status="incomplete", reason=reason, model=self.model)
+
+
+class _StreamBase:
+    """Shared parts of the stream proxies: attribute pass-through and ``isinstance`` of the SDK's stream."""
+
+    def __init__(self, stream: Any, watch: _Watch) -> None:
+        object.__setattr__(self, "_tc_target", stream)
+        object.__setattr__(self, "_tc_watch", watch)
+        self._tc_on_drop(stream, watch)
+
+    def _tc_on_drop(self, stream: Any, watch: _Watch) -> None:
+        # A stream dropped without being read to its end (or closed) is recorded with what it showed.
+        weakref.finalize(self, watch.finish, complete=False)
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        return type(object.__getattribute__(self, "_tc_target"))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(object.__getattribute__(self, "_tc_target"), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(object.__getattribute__(self, "_tc_target"), name, value)
+
+    def __repr__(self) -> str:
+        return repr(object.__getattribute__(self, "_tc_target"))
+
+
+class _SyncStream(_StreamBase):
+    """A sync SDK stream whose items are watched (and the hidden usage chunk skipped)."""
+
+    _tc_target: Any
+    _tc_watch: _Watch
+
+    def _tc_on_drop(self, stream: Any, watch: _Watch) -> None:
+        weakref.finalize(self, _sync_dropped, watch, stream)
+
+    def __iter__(self) -> _SyncStream:
+        return self
+
+    def __next__(self) -> Any:
+        watch = self._tc_watch
+        while True:
+            try:
+                item = self._tc_target.__next__()
+            except StopIteration:
+                watch.finish(complete=True)
+                raise
+            except BaseException:
+                watch.finish(complete=False)
+                raise
+            if watch.observe(item):
+                return item
+
+    def close(self) -> None:
+        """Close the response; a stream not read to its end is recorded as incomplete."""
+        watch = self._tc_watch
+        _drain_tail(watch, self._tc_target)
+        try:
+            self._tc_target.close()
+        finally:
+            watch.finish(complete=False)
+
+    def __enter__(self) -> _SyncStream:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class _AsyncStream(_StreamBase):
+    """An async SDK stream whose items are watched (and the hidden usage chunk skipped)."""
+
+    _tc_target: Any
+    _tc_watch: _Watch
+
+    def __aiter__(self) -> _AsyncStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        watch = self._tc_watch
+        while True:
+            try:
+                item = await self._tc_target.__anext__()
+            except StopAsyncIteration:
+                watch.finish(complete=True)
+                raise
+            except BaseException:
+                watch.finish(complete=False)
+                raise
+            if watch.observe(item):
+                return item
+
+    async def close(self) -> None:
+        """Close the response; a stream not read to its end is recorded as incomplete."""
+        watch = self._tc_watch
+        if _wants_tail(watch):
+            try:
+                for _ in range(_TAIL_CHUNKS):
+                    watch.observe(await self._tc_target.__anext__())
+            except StopAsyncIteration:
+                watch.finish(complete=True)
+            except Exception:
+                pass
+        try:
+            await self._tc_target.close()
+        finally:
+            watch.finish(complete=False)
+
+    async def aclose(self) -> None:
+        """Same as ``close()`` (OpenAI's async streams have both)."""
+        await self.close()
+
+    async def __aenter__(self) -> _AsyncStream:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+
+def _wants_tail(watch: _Watch) -> bool:
+    """Whether the caller stopped at the last choice, right before the usage chunk we asked for."""
+    return not watch.call.done and watch.finished_choices and watch.usage is None and watch.call.hide_usage_chunk
+
+
+def _drain_tail(watch: _Watch, stream: Any) -> None:
+    """Read the few chunks left after the last choice (the usage chunk), so a stopped stream is priced exactly."""
+    if not _wants_tail(watch):
+        return
+    try:
+        for _ in range(_TAIL_CHUNKS):
+            watch.observe(stream.__next__())
+    except StopIteration:
+        watch.finish(complete=True)
+    except Exception as exc:
+        log.debug("tokencost: could not read the end of a stream: %r", exc)
+
+
+def _sync_dropped(watch: _Watch, stream: Any) -> None:
+    _drain_tail(watch, stream)
+    watch.finish(complete=False)
+
+
+def _abandon(call: _Call) -> None:
+    """A stream manager dropped: release the call if its request never went out."""
+    if not call.sent:
+        call.release()
+
+
+class _StreamManager:
+    """Anthropic's ``messages.stream()`` manager: the raw event stream inside it is watched."""
+
+    def __init__(self, manager: Any, call: _Call) -> None:
+        self._tc_target = manager
+        self._tc_call = call
+        self._tc_watch = _Watch(call)
+        self._tc_stream: Any = None
+        weakref.finalize(self, _abandon, call)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tc_target, name)
+
+    def __enter__(self) -> Any:
+        try:
+            stream = self._tc_target.__enter__()
+        except BaseException:
+            self._tc_call.release()
+            raise
+        self._tc_call.sent = True
+        self._tc_stream = stream
+        _watch_message_stream(stream, self._tc_watch, is_async=False)
+        return stream
+
+    def __exit__(self, *exc: Any) -> Any:
+        try:
+            return self._tc_target.__exit__(*exc)
+        finally:
+            _finish_message_stream(self._tc_watch, self._tc_stream)
+
+
+class _AsyncStreamManager:
+    """Anthropic's async ``messages.stream()`` manager: the raw event stream inside it is watched."""
+
+    def __init__(self, manager: Any, call: _Call) -> None:
+        self._tc_target = manager
+        self._tc_call = call
+        self._tc_watch = _Watch(call)
+        self._tc_stream: Any = None
+        weakref.finalize(self, _abandon, call)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tc_target, name)
+
+    async def __aenter__(self) -> Any:
+        try:
+            stream = await self._tc_target.__aenter__()
+        except BaseException:
+            self._tc_call.release()
+            raise
+        self._tc_call.sent = True
+        self._tc_stream = stream
+        _watch_message_stream(stream, self._tc_watch, is_async=True)
+        return stream
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        try:
+            return await self._tc_target.__aexit__(*exc)
+        finally:
+            _finish_message_stream(self._tc_watch, self._tc_stream)
+
+
+def _finish_message_stream(watch: _Watch, stream: Any) -> None:
+    """The ``with`` block of a ``messages.stream()`` ended: record what the stream showed.
+
+    When the raw events could not be watched, the SDK's accumulated message snapshot gives the usage.
+    """
+    if not watch.call.done and watch.start_usage is None and stream is not None:
+        try:
+            snapshot = stream.current_message_snapshot
+            usage = snapshot.usage
+        except Exception:
+            usage = snapshot = None
+        if usage is not None:
+            watch.start_usage = usage
+            watch.delta_usage.append(usage)
+            watch.finish(complete=_get(snapshot, "stop_reason") is not None)
+            return
+    watch.finish(complete=False)
+
+
+def _watch_message_stream(stream: Any, watch: _Watch, *, is_async: bool) -> None:
+    """Put a watching proxy around the raw event stream a ``MessageStream`` reads (every way of reading it,
+    ``text_stream`` and ``get_final_message()`` included, goes through it)."""
+    try:
+        raw = stream._raw_stream
+        stream._raw_stream = _AsyncStream(raw, watch) if is_async else _SyncStream(raw, watch)
+    except Exception as exc:
+        watch.call.hooks.tracker._warn(
+            "message-stream",
+            "tokencost: cannot watch this anthropic SDK's MessageStream (%r); its usage is read when the block exits",
+            exc,
+        )
+
+
+# -- helpers ----------------------------------------------------------------------------------------------------
+def _warn_unpriced(tracker: CostTracker, model: str, reason: str) -> None:
+    tracker._warn(f"usage:{model}:{reason}", "tokencost: %s for %s; recorded unpriced", reason, model)
+
+
+def _get(obj: Any, key: str) -> Any:
+    if obj is None:
+        return None
+    if isinstance(obj, Mapping):
+        return obj.get(key)
+    return getattr(obj, key, None)
+
+
+def _response_model(response: Any) -> str:
+    try:
+        model = _get(response, "model")
+    except Exception:
+        return ""
+    return model if isinstance(model, str) else ""
+
+
+def _prompt_messages(kind: str, kwargs: Mapping[str, Any]) -> list[Any] | None:
+    """Return the request's prompt as chat messages for litellm's token counter (None when unknown).
+
+    Only lists are used: an iterator would be consumed here and sent empty.
+    """
+    messages: list[Any] = []
+    if kind in ("messages", "messages_stream"):
+        system = kwargs.get("system")
+        if isinstance(system, str) and system:
+            messages.append({"role": "system", "content": system})
+        elif isinstance(system, list):
+            text = " ".join(str(_get(block, "text") or "") for block in system)
+            messages.append({"role": "system", "content": text})
+        given = kwargs.get("messages")
+    elif kind == "responses":
+        instructions = kwargs.get("instructions")
+        if isinstance(instructions, str) and instructions:
+            messages.append({"role": "system", "content": instructions})
+        given = kwargs.get("input")
+        if isinstance(given, str):
+            given = [{"role": "user", "content": given}]
+    elif kind == "embeddings":
+        given = kwargs.get("input")
+        if isinstance(given, str):
+            given = [given]
+        if isinstance(given, list) and all(isinstance(item, str) for item in given):
+            given = [{"role": "user", "content": item} for item in given]
+        else:
+            given = None
+    else:
+        given = kwargs.get("messages")
+    if not isinstance(given, (list, tuple)):
+        return messages or None
+    return [*messages, *given]
+
+
+def _user_of(kind: str, kwargs: Mapping[str, Any]) -> str | None:
+    """The end user the request names (OpenAI ``user=``, Anthropic ``metadata.user_id``), for per-user budgets."""
+    user = _get(kwargs.get("metadata"), "user_id") if kind.startswith("messages") else kwargs.get("user")
+    return user if isinstance(user, str) and user else None
+
+
+def _estimate(model: str, messages: Any, text: str) -> Usage | None:
+    """Count tokens with litellm's token counter: the prompt from ``messages``, the output from ``text``."""
+    import litellm
+
+    try:
+        prompt = int(litellm.token_counter(model=model, messages=messages)) if messages else 0
+        output = int(litellm.token_counter(model=model, text=text, count_response_tokens=True)) if text else 0
+    except Exception as exc:
+        log.debug("tokencost: could not estimate tokens for %s: %r", model, exc)
+        return None
+    if prompt <= 0 and output <= 0:
+        return None
+    return Usage(input=max(0, prompt), output=max(0, output))
+
+
+_TEXT_KEYS = frozenset({"text", "content", "output_text", "thinking"})
+
+
+def _response_text(response: Any) -> str:
+    """Collect the generated text of a response (any provider's shape) for a token estimate. Never raises."""
+    try:
+        if hasattr(response, "model_dump") and callable(response.model_dump):
+            response = response.model_dump()
+        elif hasattr(response, "to_dict") and callable(response.to_dict):
+            response = response.to_dict()
+        pieces: list[str] = []
+        _collect_text(response, pieces, 0, in_text=False)
+        return "".join(pieces)
+    except Exception:
+        return ""
+
+
+def _collect_text(value: Any, out: list[str], depth: int, *, in_text: bool) -> None:
+    if depth > 12 or len(out) > 10_000:
+        return
+    if isinstance(value, str):
+        if in_text:
+            out.append(value)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if key in ("usage", "usage_metadata", "usageMetadata", "meta"):
+                continue
+            _collect_text(item, out, depth + 1, in_text=key in _TEXT_KEYS)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _collect_text(item, out, depth + 1, in_text=in_text)
