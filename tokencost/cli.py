@@ -1,0 +1,539 @@
+"""The ``tokencost`` command: ``report``, ``export``, ``prices``, ``whatif`` and ``serve`` over a ledger store.
+
+Every command that reads a ledger takes ``--store URL`` (default: ``$TOKENCOST_STORE``, else
+``sqlite:///tokencost.db`` in the current folder) and ``--name`` (the tracker's ``name``, default ``"default"``).
+Errors (a missing ledger file, a locked database, a Redis that is down, a date that does not parse, an unknown
+model) print one line on stderr and exit with status 2, without a traceback; ``TOKENCOST_DEBUG=1`` shows it.
+
+Example::
+
+    tokencost report --store sqlite:///costs.db --by user --window month
+    tokencost export --store sqlite:///costs.db --format csv -o costs.csv
+    tokencost whatif --store sqlite:///costs.db --model gpt-4o-mini --from gpt-4o --top 5
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import ipaddress
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from tokencost.pricing import Price, PriceSource
+    from tokencost.stores.base import Store
+
+__all__ = ["DEFAULT_STORE", "main"]
+
+DEFAULT_STORE = "sqlite:///tokencost.db"
+STORE_ENV = "TOKENCOST_STORE"
+EXIT_ERROR = 2
+_F = TypeVar("_F", bound=Callable[..., Any])
+_USERINFO = re.compile(r"//[^/@]*@")
+_LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+class CliError(click.ClickException):
+    """A problem the user can fix: one line on stderr, exit status 2."""
+
+    exit_code = EXIT_ERROR
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split()) or "unknown error"
+
+
+def _redact(url: str) -> str:
+    """Drop the user and password of a URL before showing it."""
+    return _USERINFO.sub("//***@", url)
+
+
+def _debug() -> bool:
+    return os.environ.get("TOKENCOST_DEBUG", "").lower() in ("1", "true", "yes")
+
+
+def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    click.echo(f"tokencost: error: {_one_line(message)}", err=True)
+    sys.exit(code)
+
+
+class _Group(click.Group):
+    """A click group whose errors are one line on stderr (click's usage block is several)."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            _fail(exc.format_message() + where, exc.exit_code)
+        except click.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code)
+        except click.Abort:
+            click.echo("tokencost: aborted", err=True)
+            sys.exit(1)
+        except BrokenPipeError:
+            # The reader went away (e.g. `| head`): not an error worth a message.
+            sys.stderr.close()
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def _errors(func: _F) -> _F:
+    """Turn the errors a command can meet into one line and exit status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from tokencost.errors import TokencostError
+
+        try:
+            return func(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, BrokenPipeError):
+            raise
+        except (TokencostError, ValueError, TypeError, LookupError, OSError) as exc:
+            if _debug():
+                raise
+            raise CliError(str(exc)) from exc
+        except Exception as exc:
+            if _debug():
+                raise
+            raise CliError(f"unexpected {type(exc).__name__}: {exc} (TOKENCOST_DEBUG=1 shows the traceback)") from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------------------------------- options
+
+
+def _store_options(func: _F) -> _F:
+    func = click.option(
+        "--lock-timeout",
+        type=click.FloatRange(min=0),
+        default=5.0,
+        show_default=True,
+        help="Seconds to wait for a SQLite file another process holds locked.",
+    )(func)
+    func = click.option(
+        "--name",
+        default="default",
+        show_default=True,
+        envvar="TOKENCOST_NAME",
+        help="Ledger name (the tracker's name=).",
+    )(func)
+    func = click.option(
+        "--store",
+        "store_url",
+        metavar="URL",
+        default=DEFAULT_STORE,
+        show_default=True,
+        envvar=STORE_ENV,
+        show_envvar=True,
+        help="Ledger store: sqlite:///path.db, sqlite:////abs/path.db or redis://host:6379/0.",
+    )(func)
+    return func
+
+
+def _when_option(flag: str, end: bool) -> Callable[[_F], _F]:
+    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+        from tokencost.reports import parse_when
+
+        try:
+            return parse_when(value, flag, end=end)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+
+    helps = {
+        "--since": "Only calls at or after this date (2026-11-01) or UTC datetime (2026-11-01T09:00).",
+        "--until": "Only calls before this datetime; a date alone includes that whole day.",
+    }
+    return click.option(flag, metavar="WHEN", callback=parse, help=helps[flag])
+
+
+@contextmanager
+def _opened(store_url: str, lock_timeout: float) -> Iterator[Store]:
+    """Open an existing ledger (never create one), and close it afterwards."""
+    from tokencost.errors import MissingExtraError, StoreError
+    from tokencost.reports import open_store
+
+    options: dict[str, Any] = {"busy_timeout": lock_timeout} if store_url.startswith("sqlite:") else {}
+    try:
+        store = open_store(store_url, **options)
+    except (StoreError, MissingExtraError, ValueError, TypeError) as exc:
+        if _debug():
+            raise
+        raise CliError(str(exc)) from exc
+    except Exception as exc:
+        if _debug():
+            raise
+        raise CliError(f"cannot open store {_redact(store_url)}: {exc}") from exc
+    try:
+        yield store
+    finally:
+        try:
+            store.close()
+        except Exception as exc:  # a read-only command has nothing to lose at close
+            if _debug():
+                raise
+            click.echo(f"tokencost: warning: closing the store failed: {_one_line(str(exc))}", err=True)
+
+
+def _console(*, stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    # Piped output gets a fixed, readable width instead of rich's 80-column fallback.
+    width = None if stream.isatty() else int(os.environ.get("COLUMNS", "100") or 100)
+    return Console(file=stream, width=width, soft_wrap=False)
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+# ---------------------------------------------------------------------------------------------------- commands
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Report, export and serve what LLM calls tracked by tokencost cost."""
+
+
+@main.command()
+@_store_options
+@click.option(
+    "--by",
+    default="model",
+    show_default=True,
+    metavar="KEY",
+    help="Group by model, provider, user, tag, day, status or any metadata key.",
+)
+@_when_option("--since", end=False)
+@_when_option("--until", end=True)
+@click.option("--window", type=click.Choice(["day", "month"]), help="Only the current UTC day or month.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (money as exact decimal strings).")
+@_errors
+def report(
+    store_url: str,
+    name: str,
+    lock_timeout: float,
+    by: str,
+    since: float | None,
+    until: float | None,
+    window: str | None,
+    as_json: bool,
+) -> None:
+    """Show spend per model (or --by KEY), cache savings, unpriced calls and budgets."""
+    from tokencost.reports import build_summary
+
+    with _opened(store_url, lock_timeout) as store:
+        summary = build_summary(store, name, window=window, by=by, since=since, until=until)
+    if as_json:
+        _print_json(summary.to_dict())
+    else:
+        _console().print(summary)
+
+
+def _export_format(fmt: str | None, output: str) -> str:
+    if fmt is not None:
+        return fmt
+    suffix = os.path.splitext(output)[1].lower().lstrip(".")
+    return suffix if suffix in ("csv", "json", "jsonl") else "csv"
+
+
+@main.command()
+@_store_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json", "jsonl"]),
+    help="Output format (default: from the -o suffix, else csv).",
+)
+@click.option("-o", "--output", default="-", metavar="FILE", help="Write here (default: stdout).")
+@_when_option("--since", end=False)
+@_when_option("--until", end=True)
+@_errors
+def export(
+    store_url: str,
+    name: str,
+    lock_timeout: float,
+    fmt: str | None,
+    output: str,
+    since: float | None,
+    until: float | None,
+) -> None:
+    """Write every recorded call with all its fields; costs add up to the report's total exactly."""
+    from tokencost.reports import export_events
+
+    fmt = _export_format(fmt, output)
+    # A progress bar only on a terminal, and not on one that is also receiving the export itself.
+    show_progress = sys.stderr.isatty() and (output != "-" or not sys.stdout.isatty())
+    with _opened(store_url, lock_timeout) as store:
+        if show_progress:
+            count = _export_with_progress(store, name, output, fmt, since, until)
+        else:
+            target: str | IO[str] = sys.stdout if output == "-" else output
+            count = export_events(store, name, target, fmt, since=since, until=until)
+    if output != "-":
+        click.echo(f"tokencost: exported {count:,} calls to {output}", err=True)
+
+
+def _export_with_progress(
+    store: Store, name: str, output: str, fmt: str, since: float | None, until: float | None
+) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from tokencost.reports import export_events
+
+    with Progress(
+        TextColumn("exporting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=_console(stderr=True),
+        transient=True,
+    ) as progress:
+        task = progress.add_task("export", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total or None)
+
+        target: str | IO[str] = sys.stdout if output == "-" else output
+        return export_events(store, name, target, fmt, since=since, until=until, progress=advance)
+
+
+def _exact_usd(amount: Decimal) -> str:
+    """Show an amount with every digit it has, and at least cents: $2.50, $0.075."""
+    value = amount.normalize()
+    if value.as_tuple().exponent > -2:  # type: ignore[operator]
+        value = value.quantize(Decimal("0.01"))
+    return f"${value:f}"
+
+
+def _price_lines(price: Price) -> list[tuple[str, str]]:
+    from tokencost.usage import BUCKETS
+
+    labels = {
+        "input": "input",
+        "cache_read": "cache read",
+        "cache_write": "cache write",
+        "output": "output",
+        "reasoning": "reasoning",
+        "audio_in": "audio in",
+        "audio_out": "audio out",
+        "image": "image",
+    }
+    fallback = {"cache_read": "input", "cache_write": "input", "reasoning": "output"}
+    explicit = price.as_per_mtok()
+    rows = []
+    for bucket in BUCKETS:
+        if bucket in explicit:
+            rows.append((labels[bucket], f"{_exact_usd(explicit[bucket])} per 1M tokens"))
+        elif bucket in fallback:
+            rows.append((labels[bucket], f"billed as {fallback[bucket]}"))
+    return rows
+
+
+@main.command()
+@click.argument("model")
+@click.option("--provider", help="Provider the model is called through (openai, anthropic, azure...).")
+@click.option(
+    "--refresh",
+    is_flag=True,
+    help="Search the price now with Linkup (needs LINKUP_API_KEY) and update its cache file.",
+)
+@click.option(
+    "--prices",
+    "prices_file",
+    type=click.Path(dir_okay=False),
+    help="A price override file (TOML or JSON), as given to CostTracker(prices=...).",
+)
+@click.option(
+    "--cache-dir",
+    default="model_costs",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder of discovered prices (CostTracker's price_cache_dir).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+# Accepted so every command takes the same store flags; a price does not depend on a ledger.
+@click.option("--store", "store_url", hidden=True)
+@click.option("--name", hidden=True)
+@_errors
+def prices(
+    model: str,
+    provider: str | None,
+    refresh: bool,
+    prices_file: str | None,
+    cache_dir: str,
+    as_json: bool,
+    store_url: str | None,
+    name: str | None,
+) -> None:
+    """Show which source prices MODEL and at what price (override, litellm's map, discovered files)."""
+    from tokencost.errors import PriceNotFoundError
+    from tokencost.pricing.cache_files import CacheFileSource
+    from tokencost.pricing.litellm_map import LitellmMapSource
+    from tokencost.pricing.override import OverrideSource, load_prices
+
+    if refresh:
+        price = _refresh_price(model, provider, cache_dir)
+        sources: list[tuple[str, Price | None]] = [("linkup", price)]
+    else:
+        overrides = load_prices(prices_file) if prices_file else {}
+        chain: list[PriceSource] = [OverrideSource(overrides), LitellmMapSource(), CacheFileSource(cache_dir)]
+        sources = [(source.name, source.lookup(model, provider)) for source in chain]
+    found = [(source, price) for source, price in sources if price is not None]
+    if not found:
+        hint = "" if refresh else " (--refresh searches the web with Linkup; register_price() or --prices sets one)"
+        raise CliError(str(PriceNotFoundError(model, provider)) + hint)
+    winner, price = found[0]
+    if as_json:
+        _print_json(
+            {
+                "model": model,
+                "provider": provider,
+                "source": winner,
+                "source_url": price.source_url,
+                "price_per_mtok": {k: f"{v:f}" for k, v in price.as_per_mtok().items()},
+                "also_known_to": [source for source, _ in found[1:]],
+            }
+        )
+        return
+    from rich.table import Table
+
+    console = _console()
+    where = f" via {provider}" if provider else ""
+    console.print(f"[bold]{model}[/bold]{where}: priced by [bold]{winner}[/bold]", highlight=False)
+    table = Table(show_header=False, box=None, pad_edge=False, padding=(0, 2, 0, 2))
+    for label, text in _price_lines(price):
+        table.add_row(label, text)
+    if price.tier_above_tokens:
+        table.add_row("tiers", f"prompts above {price.tier_above_tokens:,} tokens cost more (litellm's cost is used)")
+    if price.source_url:
+        table.add_row("source", price.source_url)
+    console.print(table)
+    if len(found) > 1:
+        console.print(f"also known to: {', '.join(source for source, _ in found[1:])}", highlight=False)
+
+
+def _refresh_price(model: str, provider: str | None, cache_dir: str) -> Price:
+    key = os.environ.get("LINKUP_API_KEY", "").strip()
+    if not key:
+        raise CliError("--refresh searches Linkup for the price: set LINKUP_API_KEY")
+    try:
+        from tokencost.pricing.linkup import LinkupSearchSource
+    except ImportError as exc:
+        raise CliError(f"price discovery is not available in this install ({exc})") from None
+    source = LinkupSearchSource(key, cache_dir)
+    try:
+        price: Price = source.refresh(model, provider)
+    finally:
+        source.close()
+    from tokencost.pricing.cache_files import price_file_path
+
+    click.echo(f"tokencost: saved the price in {price_file_path(cache_dir, model, provider)}", err=True)
+    return price
+
+
+@main.command()
+@_store_options
+@click.option("--model", metavar="MODEL", help="Reprice every recorded call at this model's price.")
+@click.option("--from", "from_model", metavar="MODEL", help="Only the calls recorded for this model.")
+@click.option("--top", type=click.IntRange(min=1), metavar="N", help="Also list the N cheapest chat models.")
+@_when_option("--since", end=False)
+@_when_option("--until", end=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (money as exact decimal strings).")
+@_errors
+def whatif(
+    store_url: str,
+    name: str,
+    lock_timeout: float,
+    model: str | None,
+    from_model: str | None,
+    top: int | None,
+    since: float | None,
+    until: float | None,
+    as_json: bool,
+) -> None:
+    """Show what the recorded usage would have cost at another model's price."""
+    from tokencost.reports import whatif as run_whatif
+
+    if model is None and top is None:
+        raise CliError("give --model MODEL to reprice with, or --top N to list the cheapest models")
+    with _opened(store_url, lock_timeout) as store:
+        result = run_whatif(store, name, model, from_model=from_model, top=top, since=since, until=until)
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        _console().print(result)
+
+
+def _is_loopback(host: str) -> bool:
+    if host.strip("[]").lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@main.command()
+@_store_options
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option(
+    "--token",
+    envvar="TOKENCOST_SERVER_TOKEN",
+    show_envvar=True,
+    help="Bearer token that writes (POST /track) require; needed to listen beyond this machine.",
+)
+@_errors
+def serve(store_url: str, name: str, lock_timeout: float, host: str, port: int, token: str | None) -> None:
+    """Serve the dashboard and JSON API for a ledger (needs the [server] extra)."""
+    from tokencost.errors import MissingExtraError
+
+    if not _is_loopback(host) and not token:
+        raise CliError(
+            f"refusing to serve on {host} without --token (or TOKENCOST_SERVER_TOKEN): anyone who reaches it "
+            "could read and write the ledger"
+        )
+    with _opened(store_url, lock_timeout):
+        pass  # fail here, in one line, on a missing file or a store that is down
+    try:
+        from tokencost.server import serve as run_server
+
+        importlib.import_module("fastapi")
+        importlib.import_module("uvicorn")
+    except ImportError as exc:
+        if getattr(exc, "name", None) == "tokencost.server":
+            raise CliError("this install of tokencost has no server module") from None
+        raise CliError("the dashboard needs the server extra: pip install 'tokencost[server]'") from None
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"tokencost: serving ledger {name!r} at http://{shown}:{port}/ (Ctrl-C stops)", err=True)
+    try:
+        run_server(store_url, name=name, host=host, port=port, token=token, log_level="warning")
+    except MissingExtraError:
+        raise CliError("the dashboard needs the server extra: pip install 'tokencost[server]'") from None
+
+
+if __name__ == "__main__":
+    main()

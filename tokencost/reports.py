@@ -1,0 +1,1222 @@
+"""Reports on a ledger: the summary table, streaming exports, and what the same usage would cost elsewhere.
+
+Everything here is data first: ``Summary`` and ``WhatIf`` are frozen dataclasses that also render with rich
+(``__rich_console__``), so the tracker's exit summary, ``tokencost report`` and the server share one code path and
+nothing prints unless a console is handed in. Aggregation runs in the store (SQL ``GROUP BY`` on SQLite); this
+module only shapes the groups it gets back.
+
+Example::
+
+    from rich.console import Console
+    from tokencost.reports import report
+
+    summary = report("sqlite:///costs.db", by="user", since="2026-11-01")
+    Console().print(summary)
+    print(summary.total_usd, summary.to_dict()["rows"][0])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import json
+import math
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, fields
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from rich import box
+from rich.bar import Bar
+from rich.table import Table
+from rich.text import Text
+
+from tokencost.budgets import Budget, BudgetLine, budget_lines
+from tokencost.errors import PriceNotFoundError, StoreError
+from tokencost.events import Event
+from tokencost.money import UNITS_PER_USD, from_units
+from tokencost.pricing import Price, PriceChain
+from tokencost.stores.base import Group, Store, Totals
+from tokencost.usage import BUCKETS, Usage
+
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderResult
+
+__all__ = [
+    "EXPORT_FIELDS",
+    "Alternative",
+    "Summary",
+    "SummaryRow",
+    "WhatIf",
+    "WhatIfRow",
+    "build_summary",
+    "export_events",
+    "export_record",
+    "iter_events",
+    "open_store",
+    "parse_when",
+    "report",
+    "whatif",
+]
+
+EXPORT_FORMATS = ("csv", "json", "jsonl")
+# Columns of a CSV export, and the keys of each JSON / JSONL record, in this order.
+EXPORT_FIELDS = (
+    "call_id",
+    "timestamp",
+    "model",
+    "provider",
+    "status",
+    "priced",
+    "cost",
+    "price_source",
+    "prompt_tokens",
+    "completion_tokens",
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "audio_in_tokens",
+    "audio_out_tokens",
+    "image_tokens",
+    "saved_by_cache",
+    "cost_breakdown",
+    "price_per_mtok",
+    "reason",
+    "metadata",
+)
+# Export fetches at most about this many events at a time (a few MB of Event objects).
+EXPORT_PAGE = 10_000
+# Rows a rendered summary shows; to_dict() always holds every row.
+MAX_ROWS = 25
+
+_BAR_WIDTH = 10
+_DAY_S = 86_400.0
+# One space between columns, none at the edges: the by-model table fits 100 columns with a 24-character key.
+_COMPACT: dict[str, Any] = {"padding": (0, 1, 0, 0), "pad_edge": False, "collapse_padding": True}
+_SHARE = Decimal("0.0001")
+_MILLION = Decimal(1_000_000)
+_TOKEN_FIELDS = ("input", "cache_read", "cache_write", "output", "reasoning")
+
+
+# ---------------------------------------------------------------------------------------------------- time
+
+
+def parse_when(value: object, name: str = "time", *, end: bool = False) -> float | None:
+    """Read a point in time as epoch seconds (UTC).
+
+    Accepts ``None``, epoch seconds, a ``datetime`` (naive means UTC), a ``date``, or ISO-8601 text:
+    ``"2026-11-01"``, ``"2026-11-01T12:30"``, ``"2026-11-01T12:30:00+02:00"``, ``"...Z"``. A bare date means its
+    midnight UTC, or, with ``end=True`` (an ``until`` bound, exclusive), the next midnight: so
+    ``until="2026-11-30"`` includes the whole of November 30.
+
+    Raises:
+        ValueError: for text that is not a date or datetime, or a value of another type.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{name}: expected a date or datetime, got {value!r}")
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError(f"{name}: expected a date or datetime, got {value!r}")
+        return float(value)
+    if isinstance(value, dt.datetime):
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
+        return moment.timestamp()
+    if isinstance(value, dt.date):
+        day = value + dt.timedelta(days=1) if end else value
+        return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp()
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if len(text) == 10:
+                return parse_when(dt.date.fromisoformat(text), name, end=end)
+            if text.endswith(("Z", "z")):  # fromisoformat reads "Z" only from Python 3.11
+                text = text[:-1] + "+00:00"
+            return parse_when(dt.datetime.fromisoformat(text), name, end=end)
+        except ValueError:
+            pass
+        raise ValueError(f"{name}: cannot read {value!r} as a date (2026-11-01) or datetime (2026-11-01T12:30)")
+    raise ValueError(f"{name}: expected a date or datetime, not {type(value).__name__}")
+
+
+def _window_start(window: str, now: float) -> float:
+    moment = dt.datetime.fromtimestamp(now, dt.timezone.utc)
+    start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    if window == "month":
+        start = start.replace(day=1)
+    return start.timestamp()
+
+
+def _utc(ts: float | None) -> dt.datetime | None:
+    return None if ts is None else dt.datetime.fromtimestamp(ts, dt.timezone.utc)
+
+
+def _show_time(moment: dt.datetime) -> str:
+    if moment.time() == dt.time(0):
+        return moment.date().isoformat()
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _window_label(window: str | None, since: dt.datetime | None, until: dt.datetime | None) -> str:
+    if window == "day" and since is not None:
+        return f"today ({since.date().isoformat()} UTC)"
+    if window == "month" and since is not None:
+        return f"this month ({since.strftime('%Y-%m')} UTC)"
+    if since is None and until is None:
+        return "all time"
+    parts = []
+    if since is not None:
+        parts.append(f"from {_show_time(since)}")
+    if until is not None:
+        parts.append(f"until {_show_time(until)}")
+    return " ".join(parts) + " UTC"
+
+
+# ---------------------------------------------------------------------------------------------------- display
+
+
+def _usd(amount: Decimal, *, signed: bool = False) -> str:
+    """Show dollars: cents from $0.10 up, else three significant digits (to_dict() has the exact amounts)."""
+    if amount == 0:
+        return "$0.00"
+    sign = "-" if amount < 0 else ("+" if signed else "")
+    value = abs(amount)
+    if value >= Decimal("0.1") or value == value.quantize(Decimal("0.01")):
+        return f"{sign}${value:,.2f}"
+    digits = Decimal(1).scaleb(value.adjusted() - 2)
+    shown = value.quantize(digits, rounding=ROUND_HALF_EVEN).normalize()
+    return f"{sign}${shown:f}"
+
+
+def _tokens(count: int) -> str:
+    """Show a token count: exact below 100,000, else 123k / 12.3M / 1.2B."""
+    if count < 100_000:
+        return f"{count:,}"
+    for size, suffix in ((10**9, "B"), (10**6, "M"), (10**3, "k")):
+        if count >= size:
+            value = count / size
+            return f"{value:.1f}{suffix}" if value < 100 else f"{value:,.0f}{suffix}"
+    return str(count)  # pragma: no cover - unreachable
+
+
+def _percent(fraction: Decimal | None) -> str:
+    return "-" if fraction is None else f"{fraction * 100:.1f}%"
+
+
+def _share(part: int, whole: int) -> Decimal:
+    if whole <= 0:
+        return Decimal(0)
+    return (Decimal(part) / Decimal(whole)).quantize(_SHARE, rounding=ROUND_HALF_EVEN)
+
+
+def _bar(fraction: float, color: str) -> Bar:
+    # A bar shows a proportion, not money: float is fine here.
+    return Bar(size=1.0, begin=0.0, end=max(0.0, min(1.0, fraction)), width=_BAR_WIDTH, color=color)
+
+
+# ---------------------------------------------------------------------------------------------------- summary
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """Totals of one group (one model, user, day...) of a summary."""
+
+    key: str
+    requests: int
+    cost_usd: Decimal
+    share: Decimal  # of the summary's total cost, 0 to 1, four decimals
+    unpriced: int = 0
+    saved_by_cache_usd: Decimal = Decimal(0)
+    input_tokens: int = 0  # uncached input
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    output_tokens: int = 0  # without reasoning
+    reasoning_tokens: int = 0
+
+    @property
+    def prompt_tokens(self) -> int:
+        """All input tokens: uncached, cache reads and cache writes."""
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+    @property
+    def completion_tokens(self) -> int:
+        """All output tokens, reasoning included."""
+        return self.output_tokens + self.reasoning_tokens
+
+    @property
+    def cached_share(self) -> Decimal | None:
+        """Cache reads over all input tokens (prompt-cache hit rate), or None without input."""
+        prompt = self.prompt_tokens
+        return None if not prompt else _share(self.cache_read_tokens, prompt)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the row as JSON-able data (money and shares as decimal text)."""
+        cached = self.cached_share
+        return {
+            "key": self.key,
+            "requests": self.requests,
+            "cost_usd": _dec(self.cost_usd),
+            "share": _dec(self.share),
+            "unpriced": self.unpriced,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "input_tokens": self.input_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "output_tokens": self.output_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+            "cached_share": None if cached is None else _dec(cached),
+            "saved_by_cache_usd": _dec(self.saved_by_cache_usd),
+        }
+
+
+def _row(group: Group, total_units: int) -> SummaryRow:
+    return SummaryRow(
+        key=group.key,
+        requests=group.requests,
+        cost_usd=from_units(group.cost_units),
+        share=_share(group.cost_units, total_units),
+        unpriced=group.unpriced,
+        saved_by_cache_usd=from_units(group.saved_units),
+        input_tokens=group.input_tokens,
+        cache_read_tokens=group.cache_read_tokens,
+        cache_write_tokens=group.cache_write_tokens,
+        output_tokens=group.output_tokens,
+        reasoning_tokens=group.reasoning_tokens,
+    )
+
+
+def _budget_dict(line: BudgetLine) -> dict[str, Any]:
+    return {
+        "scope": line.label,
+        "window": line.window,
+        "limit_usd": None if line.limit_usd is None else _dec(line.limit_usd),
+        "spent_usd": _dec(line.spent_usd),
+        "remaining_usd": None if line.remaining_usd is None else _dec(line.remaining_usd),
+        "max_tokens": line.max_tokens,
+        "tokens": line.tokens,
+        "strict": line.strict,
+        "exceeded": line.exceeded,
+    }
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a ledger spent, grouped one way; renders as a rich table (``console.print(summary)``).
+
+    Money is ``Decimal`` USD, exact. ``total_usd`` counts priced calls only; ``unpriced`` says how many calls
+    have no known cost (they are never counted as $0). ``rows`` are the groups, most expensive first (by day:
+    oldest first). ``budgets`` is the state of every budget scope in its current window.
+    """
+
+    ledger: str
+    by: str
+    total_usd: Decimal
+    requests: int
+    unpriced: int
+    saved_by_cache_usd: Decimal
+    tokens: Mapping[str, int]  # input, cache_read, cache_write, output, reasoning
+    rows: tuple[SummaryRow, ...] = ()
+    budgets: tuple[BudgetLine, ...] = ()
+    window: str = "all time"
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+    @property
+    def prompt_tokens(self) -> int:
+        """All input tokens (cache reads and writes included)."""
+        return self.tokens["input"] + self.tokens["cache_read"] + self.tokens["cache_write"]
+
+    @property
+    def completion_tokens(self) -> int:
+        """All output tokens (reasoning included)."""
+        return self.tokens["output"] + self.tokens["reasoning"]
+
+    @property
+    def cached_share(self) -> Decimal | None:
+        """Cache reads over all input tokens, or None without input."""
+        prompt = self.prompt_tokens
+        return None if not prompt else _share(self.tokens["cache_read"], prompt)
+
+    @property
+    def budget_exceeded(self) -> bool:
+        """Whether any budget scope is spent."""
+        return any(line.exceeded for line in self.budgets)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the summary as JSON-able data: money as exact decimal text, times as ISO-8601 UTC."""
+        cached = self.cached_share
+        return {
+            "ledger": self.ledger,
+            "by": self.by,
+            "window": self.window,
+            "since": None if self.since is None else self.since.isoformat(),
+            "until": None if self.until is None else self.until.isoformat(),
+            "total_usd": _dec(self.total_usd),
+            "requests": self.requests,
+            "unpriced": self.unpriced,
+            "saved_by_cache_usd": _dec(self.saved_by_cache_usd),
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "tokens": dict(self.tokens),
+            "cached_share": None if cached is None else _dec(cached),
+            "rows": [row.to_dict() for row in self.rows],
+            "budgets": [_budget_dict(line) for line in self.budgets],
+        }
+
+    # -- rendering ---------------------------------------------------------------------------------------------
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        """Render the table, the unpriced and cache lines, and the budgets."""
+        title = f"tokencost · {self.ledger} · by {self.by} · {self.window}"
+        if not self.requests:
+            yield Text(title, style="bold")
+            yield Text("No calls recorded.", style="dim")
+            yield from self._render_budgets()
+            return
+        yield self._table(title, options.max_width)
+        if len(self.rows) > MAX_ROWS:
+            yield Text(f"… and {len(self.rows) - MAX_ROWS} more {self.by} values (to_dict() / --json has all)")
+        if self.unpriced:
+            yield self._unpriced_line()
+        if self.tokens["cache_read"] or self.saved_by_cache_usd:
+            cached = self.cached_share
+            yield Text.assemble(
+                ("Prompt cache: ", "bold"),
+                f"{self.tokens['cache_read']:,} of {self.prompt_tokens:,} input tokens read from cache "
+                f"({_percent(cached)}), saved ",
+                (_usd(self.saved_by_cache_usd), "green"),
+            )
+        yield from self._render_budgets()
+
+    def _table(self, title: str, width: int) -> Table:
+        by_model = self.by == "model"
+        # Narrow consoles drop the bar, then the cached-token column, rather than squeezing the names.
+        show_bar = width >= (96 if by_model else 80)
+        show_cached = width >= (90 if by_model else 72)
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_footer=True, **_COMPACT)
+        table.add_column(self.by, footer="total", overflow="fold", min_width=12, max_width=40)
+        table.add_column("calls", justify="right", footer=f"{self.requests:,}")
+        table.add_column("input", justify="right", footer=_tokens(self.prompt_tokens))
+        if show_cached:
+            table.add_column("cached", justify="right", footer=_tokens(self.tokens["cache_read"]))
+        table.add_column("output", justify="right", footer=_tokens(self.completion_tokens))
+        table.add_column("cost", justify="right", footer=_usd(self.total_usd))
+        table.add_column("share", justify="right", footer="100%" if self.total_usd else "-")
+        if show_bar:
+            table.add_column("", width=_BAR_WIDTH)
+        if by_model:
+            table.add_column("cache %", justify="right", footer=_percent(self.cached_share))
+            table.add_column("saved", justify="right", footer=_usd(self.saved_by_cache_usd))
+        for row in self.rows[:MAX_ROWS]:
+            cost = Text(_usd(row.cost_usd))
+            if row.unpriced:
+                cost.append(f" +{row.unpriced}?", style="bold yellow")
+            cells: list[Any] = [row.key, f"{row.requests:,}", _tokens(row.prompt_tokens)]
+            if show_cached:
+                cells.append(_tokens(row.cache_read_tokens))
+            cells += [_tokens(row.completion_tokens), cost, _percent(row.share)]
+            if show_bar:
+                cells.append(_bar(float(row.share), "cyan"))
+            if by_model:
+                cells += [_percent(row.cached_share), _usd(row.saved_by_cache_usd)]
+            table.add_row(*cells)
+        return table
+
+    def _unpriced_line(self) -> Text:
+        which = [f"{row.key}: {row.unpriced}" for row in self.rows if row.unpriced]
+        detail = f" ({', '.join(which[:5])}{', …' if len(which) > 5 else ''})" if which else ""
+        noun = "call" if self.unpriced == 1 else "calls"
+        return Text(
+            f"⚠ {self.unpriced} {noun} unpriced{detail}: no price known, not counted in the total",
+            style="bold yellow",
+        )
+
+    def _render_budgets(self) -> Iterator[Table]:
+        if not self.budgets:
+            return
+        table = Table(title="Budgets (current window)", title_justify="left", box=box.SIMPLE_HEAD, **_COMPACT)
+        table.add_column("scope", overflow="fold", max_width=32)
+        table.add_column("spent", justify="right")
+        table.add_column("limit", justify="right")
+        table.add_column("remaining", justify="right")
+        table.add_column("", width=_BAR_WIDTH)
+        table.add_column("state")
+        for line in self.budgets:
+            if line.limit_usd is not None:
+                fraction = line.fraction or 0.0
+                spent, limit = _usd(line.spent_usd), _usd(line.limit_usd)
+                remaining = _usd(line.remaining_usd if line.remaining_usd is not None else Decimal(0))
+            else:
+                max_tokens = line.max_tokens or 0
+                fraction = line.tokens / max_tokens if max_tokens else 1.0
+                spent, limit = f"{line.tokens:,} tok", f"{max_tokens:,} tok"
+                remaining = f"{max(0, max_tokens - line.tokens):,} tok"
+            if line.limit_usd is not None and line.max_tokens is not None:
+                limit += f" / {line.max_tokens:,} tok"
+            color = "red" if line.exceeded else ("yellow" if fraction >= 0.8 else "green")
+            state = Text("EXCEEDED" if line.exceeded else "ok", style=f"bold {color}")
+            table.add_row(line.label, spent, limit, remaining, _bar(fraction, color), state)
+        yield table
+
+
+def _sum_groups(groups: Sequence[Group]) -> Totals:
+    names = [f.name for f in fields(Totals)]
+    return Totals.from_sums([sum(getattr(group, name) for group in groups) for name in names])
+
+
+def build_summary(
+    store: Store,
+    ledger: str,
+    *,
+    window: str | None = None,
+    by: str = "model",
+    since: object = None,
+    until: object = None,
+    budgets: Sequence[Budget] | None = None,
+    now: float | None = None,
+) -> Summary:
+    """Summarize a ledger: totals, one row per value of ``by``, budget state.
+
+    Args:
+        store: the ledger's store.
+        ledger: the ledger's name (the tracker's ``name``).
+        window: None (everything), ``"day"`` or ``"month"``: the current calendar window in UTC.
+        by: ``"model"``, ``"provider"``, ``"user"``, ``"tag"``, ``"day"``, ``"status"`` or any metadata key.
+        since, until: bounds (epoch seconds, datetime, date or ISO text; see ``parse_when``); not with ``window``.
+        budgets: the budgets to show; None reads the ones the tracker saved in the store.
+        now: the current time (epoch seconds), for the window and budget windows.
+
+    Raises:
+        ValueError: for an unknown window, ``window`` together with ``since``/``until``, or a bad time.
+        StoreError: when the store fails.
+    """
+    if not isinstance(by, str) or not by:
+        raise ValueError("by must be a non-empty str")
+    if window not in (None, "day", "month"):
+        raise ValueError(f"window must be None, 'day' or 'month', got {window!r}")
+    now = time.time() if now is None else now
+    start = parse_when(since, "since")
+    stop = parse_when(until, "until", end=True)
+    if window is not None:
+        if start is not None or stop is not None:
+            raise ValueError("give window or since/until, not both")
+        start = _window_start(window, now)
+    if start is not None and stop is not None and stop <= start:
+        raise ValueError("until must be later than since")
+    groups = store.aggregate(ledger, by, start, stop)
+    if start is None and stop is None:
+        totals = store.totals(ledger)
+    else:
+        # Every event has exactly one model, so the model groups add up to the window's totals (tags do not).
+        totals = _sum_groups(groups if by == "model" else store.aggregate(ledger, "model", start, stop))
+    rows = [_row(group, totals.cost_units) for group in groups]
+    if by == "day":
+        rows.sort(key=lambda row: row.key)
+    lines = budget_lines(store, ledger, budgets, now)
+    since_dt, until_dt = _utc(start), _utc(stop)
+    return Summary(
+        ledger=ledger,
+        by=by,
+        total_usd=from_units(totals.cost_units),
+        requests=totals.requests,
+        unpriced=totals.unpriced,
+        saved_by_cache_usd=from_units(totals.saved_units),
+        tokens={
+            "input": totals.input_tokens,
+            "cache_read": totals.cache_read_tokens,
+            "cache_write": totals.cache_write_tokens,
+            "output": totals.output_tokens,
+            "reasoning": totals.reasoning_tokens,
+        },
+        rows=tuple(rows),
+        budgets=tuple(lines),
+        window=_window_label(window, since_dt, until_dt),
+        since=since_dt,
+        until=until_dt,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------- stores
+
+
+def open_store(url: str, **options: Any) -> Store:
+    """Open an existing ledger for reading: unlike ``store_from_url``, a missing SQLite file is an error.
+
+    Raises:
+        StoreError: when the SQLite file does not exist (nothing is created), or the store cannot be opened.
+        ValueError: for a malformed or unknown URL, or ``memory://`` (it holds nothing outside its process).
+        MissingExtraError: when the backend's optional dependency is not installed.
+    """
+    from tokencost.stores import store_from_url
+
+    if not isinstance(url, str):
+        raise TypeError(f"store must be a URL string, not {type(url).__name__}")
+    if url.startswith("memory:"):
+        raise ValueError("memory:// holds no ledger outside the process that recorded it: use a sqlite or redis URL")
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :].split("?", 1)[0]
+        if path and path != ":memory:" and not os.path.exists(path):
+            raise StoreError(f"no ledger at {path}: the file does not exist (check --store)")
+    return store_from_url(url, **options)
+
+
+def report(
+    store_url: str,
+    *,
+    name: str = "default",
+    by: str = "model",
+    since: object = None,
+    until: object = None,
+    window: str | None = None,
+) -> Summary:
+    """Open the ledger at ``store_url``, summarize it (see ``build_summary``) and close it.
+
+    Example::
+
+        summary = report("sqlite:///costs.db", by="user", window="month")
+
+    Raises:
+        StoreError: for a missing SQLite file or a store that fails (locked, unreachable).
+        ValueError: for a bad URL, grouping, window or time.
+    """
+    store = open_store(store_url)
+    try:
+        return build_summary(store, name, window=window, by=by, since=since, until=until)
+    finally:
+        store.close()
+
+
+# ---------------------------------------------------------------------------------------------------- export
+
+
+def _day_start(key: str) -> float | None:
+    try:
+        day = dt.date.fromisoformat(key)
+    except ValueError:
+        return None
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp()
+
+
+def _count(store: Store, ledger: str, lo: float | None, hi: float | None) -> int:
+    # "status" has a handful of values and every event has exactly one.
+    return sum(group.requests for group in store.aggregate(ledger, "status", lo, hi))
+
+
+def _split(
+    store: Store, ledger: str, lo: float | None, hi: float | None, inner: tuple[float, float], count: int, page: int
+) -> Iterator[tuple[float | None, float | None]]:
+    """Cut [lo, hi) into windows of at most about ``page`` events, slicing the busy span ``inner`` evenly."""
+    # Slice only inside the window: a cut outside [lo, hi) would drop the window's own bound.
+    a = inner[0] if lo is None else max(inner[0], lo)
+    b = inner[1] if hi is None else min(inner[1], hi)
+    if count <= page or b - a < 1e-6:
+        yield lo, hi
+        return
+    parts = min(1024, math.ceil(count / page) * 2)
+    step = (b - a) / parts
+    cuts = [a + step * i for i in range(1, parts)]
+    bounds: list[float | None] = [lo, *cuts, hi]
+    for i in range(parts):
+        s_lo, s_hi = bounds[i], bounds[i + 1]
+        n = _count(store, ledger, s_lo, s_hi)
+        if n == 0:
+            continue
+        span = (a + step * i, a + step * (i + 1))
+        yield from _split(store, ledger, s_lo, s_hi, span, n, page)
+
+
+def _windows(
+    store: Store, ledger: str, since: float | None, until: float | None, page: int
+) -> tuple[list[tuple[float | None, float | None, tuple[float, float], int]], int]:
+    """Cut [since, until) into contiguous windows, one per day that has events, with each day's count."""
+    days = []
+    for group in store.aggregate(ledger, "day", since, until):
+        start = _day_start(group.key)
+        if start is not None:
+            days.append((start, group.requests))
+    days.sort()
+    total = sum(n for _, n in days)
+    if not days:
+        # Nothing dated: one window, so no event can be missed whatever the store's day grouping says.
+        return ([(since, until, (0.0, 0.0), 0)], 0) if store.totals(ledger).requests else ([], 0)
+    out: list[tuple[float | None, float | None, tuple[float, float], int]] = []
+    for i, (start, n) in enumerate(days):
+        lo = since if i == 0 else start
+        hi = until if i == len(days) - 1 else days[i + 1][0]
+        out.append((lo, hi, (start, start + _DAY_S), n))
+    return out, total
+
+
+def iter_events(
+    store: Store,
+    ledger: str,
+    since: float | None = None,
+    until: float | None = None,
+    *,
+    page: int = EXPORT_PAGE,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[Event]:
+    """Yield every event of ``[since, until)`` without holding them all: a page of about ``page`` at a time.
+
+    Pages are contiguous time windows (busy days are cut into slices counted in the store), so every event is
+    yielded exactly once; within a window in the order recorded. Events sharing one timestamp are never split,
+    so a burst of more than ``page`` calls in the same microsecond comes as one larger page.
+    ``progress(done, total)`` is called after each page.
+    """
+    windows, total = _windows(store, ledger, since, until, page)
+    done = 0
+    for lo, hi, inner, count in windows:
+        for s_lo, s_hi in _split(store, ledger, lo, hi, inner, count, page):
+            batch = store.events(ledger, s_lo, s_hi)
+            done += len(batch)
+            yield from batch
+            del batch
+            if progress is not None:
+                progress(done, max(total, done))
+
+
+def _dec(amount: Decimal) -> str:
+    """Return a Decimal as plain decimal text (never ``1E-12``)."""
+    return f"{amount:f}"
+
+
+def _money(units: int) -> str:
+    """Return pico-dollars as exact plain decimal text (``from_units`` written out): 0.02, 16.00, 0.000000000001."""
+    whole, frac = divmod(abs(units), UNITS_PER_USD)
+    digits = f"{frac:012d}".rstrip("0")
+    return f"{'-' if units < 0 else ''}{whole}.{digits:0<2}"
+
+
+@dataclass(frozen=True)
+class _PriceFacts:
+    units: tuple[int, ...] | None  # pico-dollars per token of each bucket, when all are whole numbers
+    per_mtok: dict[str, str]
+    per_mtok_json: str
+
+
+# Facts about each price seen by an export: a ledger holds a handful of prices and millions of events.
+_PRICE_FACTS: dict[Price, _PriceFacts] = {}
+_PRICE_FACTS_MAX = 4096
+
+
+def _price_facts(price: Price) -> _PriceFacts:
+    facts = _PRICE_FACTS.get(price)
+    if facts is None:
+        scaled = [price.per_token(bucket) * UNITS_PER_USD for bucket in BUCKETS]
+        units = tuple(int(x) for x in scaled) if all(x == x.to_integral_value() for x in scaled) else None
+        per_mtok = {k: f"{v:f}" for k, v in price.as_per_mtok().items()}
+        facts = _PriceFacts(units, per_mtok, _json(per_mtok))
+        if len(_PRICE_FACTS) >= _PRICE_FACTS_MAX:
+            _PRICE_FACTS.clear()
+        _PRICE_FACTS[price] = facts
+    return facts
+
+
+def _breakdown(event: Event, facts: _PriceFacts | None) -> dict[str, str]:
+    """Return ``event.breakdown_units`` as decimal text, multiplying whole per-token units when it can."""
+    if facts is None or facts.units is None or event.breakdown is not None:
+        return {bucket: _money(units) for bucket, units in event.breakdown_units.items()}
+    if event.cost_units is None or event.status == "cache_hit":
+        return {}
+    usage = event.usage
+    out = {}
+    for bucket, per_token in zip(BUCKETS, facts.units, strict=True):
+        tokens: int = getattr(usage, bucket)
+        if tokens:
+            out[bucket] = _money(tokens * per_token)
+    return out
+
+
+def _fields(event: Event, as_text: bool) -> list[Any]:
+    """Return the values of ``EXPORT_FIELDS`` for ``event``; ``as_text`` gives CSV cells (dicts as JSON)."""
+    usage = event.usage
+    cost = event.cost_units
+    price = event.price
+    facts = None if price is None else _price_facts(price)
+    breakdown = _breakdown(event, facts)
+    metadata = dict(event.metadata)
+    if as_text:
+        per_mtok: Any = "{}" if facts is None else facts.per_mtok_json
+        return [
+            event.call_id,
+            dt.datetime.fromtimestamp(event.timestamp, dt.timezone.utc).isoformat(),
+            event.model,
+            event.provider,
+            event.status,
+            "false" if cost is None else "true",
+            "" if cost is None else _money(cost),
+            event.price_source or "",
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            usage.input,
+            usage.cache_read,
+            usage.cache_write,
+            usage.output,
+            usage.reasoning,
+            usage.audio_in,
+            usage.audio_out,
+            usage.image,
+            _money(event.saved_units),
+            _json(breakdown),
+            per_mtok,
+            event.reason or "",
+            _json(metadata),
+        ]
+    return [
+        event.call_id,
+        dt.datetime.fromtimestamp(event.timestamp, dt.timezone.utc).isoformat(),
+        event.model,
+        event.provider,
+        event.status,
+        cost is not None,
+        None if cost is None else _money(cost),
+        event.price_source,
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        usage.input,
+        usage.cache_read,
+        usage.cache_write,
+        usage.output,
+        usage.reasoning,
+        usage.audio_in,
+        usage.audio_out,
+        usage.image,
+        _money(event.saved_units),
+        breakdown,
+        {} if facts is None else dict(facts.per_mtok),
+        event.reason,
+        metadata,
+    ]
+
+
+def export_record(event: Event) -> dict[str, Any]:
+    """Return one event as an export record: every field, money as exact decimal text, time ISO-8601 UTC."""
+    return dict(zip(EXPORT_FIELDS, _fields(event, as_text=False), strict=True))
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _write_events(out: IO[str], events: Iterator[Event], fmt: str) -> int:
+    count = 0
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(EXPORT_FIELDS)
+        for event in events:
+            writer.writerow(_fields(event, as_text=True))
+            count += 1
+    elif fmt == "jsonl":
+        for event in events:
+            out.write(_json(export_record(event)))
+            out.write("\n")
+            count += 1
+    else:
+        out.write("[")
+        for event in events:
+            out.write(",\n" if count else "\n")
+            out.write(_json(export_record(event)))
+            count += 1
+        out.write("\n]\n" if count else "]\n")
+    return count
+
+
+def export_events(
+    store: Store,
+    ledger: str,
+    path_or_file: str | os.PathLike[str] | IO[str],
+    fmt: str = "csv",
+    since: object = None,
+    until: object = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Write every event of a ledger to a file, streaming, and return how many were written.
+
+    ``fmt`` is ``"csv"`` (a header row, dicts as JSON text), ``"json"`` (one array) or ``"jsonl"`` (one object
+    per line). Every record has the fields of ``EXPORT_FIELDS``; money is exact decimal text, so the exported
+    costs add up to the report's total to the last digit. A path is written atomically (a temporary file renamed
+    into place when complete); an open text file is written as is.
+
+    Example::
+
+        export_events(store, "default", "costs.csv", since="2026-11-01")
+
+    Raises:
+        ValueError: for an unknown format or a bad time.
+        StoreError: when the store fails (a path is then left untouched).
+        OSError: when the file cannot be written.
+    """
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+    start = parse_when(since, "since")
+    stop = parse_when(until, "until", end=True)
+    events = iter_events(store, ledger, start, stop, progress=progress)
+    if not isinstance(path_or_file, (str, os.PathLike)):
+        return _write_events(path_or_file, events, fmt)
+    path = Path(path_or_file)
+    # A new name next to the target (so the rename is atomic), created like any file (so umask applies).
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        with open(tmp, "x", encoding="utf-8", newline="") as out:
+            count = _write_events(out, events, fmt)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.strerror:
+            # Name the user's file, not the temporary one.
+            raise OSError(exc.errno, f"cannot write {path}: {exc.strerror}") from exc
+        raise
+    return count
+
+
+# ---------------------------------------------------------------------------------------------------- whatif
+
+
+def default_chain() -> PriceChain:
+    """Return the chain whatif prices with: ``register_price`` overrides, then litellm's map."""
+    from tokencost.pricing.litellm_map import LitellmMapSource
+    from tokencost.pricing.override import OverrideSource
+
+    return PriceChain([OverrideSource(), LitellmMapSource()])
+
+
+def _usage(group: Group | WhatIfRow) -> Usage:
+    return Usage(
+        input=group.input_tokens,
+        cache_read=group.cache_read_tokens,
+        cache_write=group.cache_write_tokens,
+        output=group.output_tokens,
+        reasoning=group.reasoning_tokens,
+    )
+
+
+def _per_mtok(price: Price, bucket: str) -> Decimal:
+    return (price.per_token(bucket) * _MILLION).normalize()
+
+
+def _price_text(price: Price) -> str:
+    parts = [f"in {_usd(_per_mtok(price, 'input'))}", f"out {_usd(_per_mtok(price, 'output'))}"]
+    if price.cache_read is not None:
+        parts.append(f"cached {_usd(_per_mtok(price, 'cache_read'))}")
+    return " / ".join(parts) + " per 1M"
+
+
+def _price_short(price: Price) -> str:
+    text = f"{_usd(_per_mtok(price, 'input'))} / {_usd(_per_mtok(price, 'output'))}"
+    if price.cache_read is not None:
+        text += f" ({_usd(_per_mtok(price, 'cache_read'))})"
+    return text
+
+
+@dataclass(frozen=True)
+class WhatIfRow:
+    """One recorded model's usage, its recorded cost and its cost under the target price."""
+
+    model: str
+    requests: int
+    unpriced: int
+    recorded_usd: Decimal
+    repriced_usd: Decimal
+    input_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def difference_usd(self) -> Decimal:
+        """Repriced minus recorded cost: negative means the target would have been cheaper."""
+        return self.repriced_usd - self.recorded_usd
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the row as JSON-able data (money as decimal text)."""
+        return {
+            "model": self.model,
+            "requests": self.requests,
+            "unpriced": self.unpriced,
+            "recorded_usd": _dec(self.recorded_usd),
+            "repriced_usd": _dec(self.repriced_usd),
+            "difference_usd": _dec(self.difference_usd),
+            "input_tokens": self.input_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "output_tokens": self.output_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+        }
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """A model that could serve the recorded token mix, and what it would have cost."""
+
+    model: str
+    provider: str | None
+    cost_usd: Decimal
+    price: Price
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the alternative as JSON-able data (money as decimal text)."""
+        return {
+            "model": self.model,
+            "provider": self.provider,
+            "cost_usd": _dec(self.cost_usd),
+            "price_per_mtok": {k: f"{v:f}" for k, v in self.price.as_per_mtok().items()},
+        }
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    """Recorded usage repriced under another model's price, and the cheapest models for the same token mix."""
+
+    ledger: str
+    model: str | None
+    price: Price | None
+    from_model: str | None
+    rows: tuple[WhatIfRow, ...] = ()
+    alternatives: tuple[Alternative, ...] = ()
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+    @property
+    def recorded_usd(self) -> Decimal:
+        """What the repriced calls cost as recorded (priced calls only)."""
+        return sum((row.recorded_usd for row in self.rows), Decimal(0))
+
+    @property
+    def repriced_usd(self) -> Decimal:
+        """What every call of the rows would have cost under the target price."""
+        return sum((row.repriced_usd for row in self.rows), Decimal(0))
+
+    @property
+    def difference_usd(self) -> Decimal:
+        """Repriced minus recorded: negative means savings."""
+        return self.repriced_usd - self.recorded_usd
+
+    @property
+    def unpriced(self) -> int:
+        """Calls with no recorded cost (their tokens are repriced, but add nothing to the recorded cost)."""
+        return sum(row.unpriced for row in self.rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the comparison as JSON-able data (money as decimal text)."""
+        return {
+            "ledger": self.ledger,
+            "model": self.model,
+            "price_source": None if self.price is None else self.price.source,
+            "price_per_mtok": None
+            if self.price is None
+            else {k: f"{v:f}" for k, v in self.price.as_per_mtok().items()},
+            "from_model": self.from_model,
+            "since": None if self.since is None else self.since.isoformat(),
+            "until": None if self.until is None else self.until.isoformat(),
+            "recorded_usd": _dec(self.recorded_usd),
+            "repriced_usd": _dec(self.repriced_usd),
+            "difference_usd": _dec(self.difference_usd),
+            "unpriced": self.unpriced,
+            "rows": [row.to_dict() for row in self.rows],
+            "alternatives": [alt.to_dict() for alt in self.alternatives],
+        }
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        """Render the per-model comparison and the cheapest alternatives."""
+        if not self.rows:
+            yield Text(f"tokencost whatif · {self.ledger}: no recorded usage to reprice.", style="dim")
+            return
+        if self.model is not None and self.price is not None:
+            yield Text.assemble(
+                (f"What if every call used {self.model}", "bold"),
+                f"  ({self.price.source}: {_price_text(self.price)})",
+            )
+            table = Table(
+                title_justify="left",
+                box=box.SIMPLE_HEAD,
+                show_footer=True,
+                **_COMPACT,
+            )
+            diff = self.difference_usd
+            table.add_column("recorded model", footer="total", overflow="fold", max_width=32)
+            table.add_column("calls", justify="right", footer=f"{sum(r.requests for r in self.rows):,}")
+            table.add_column("input", justify="right", footer=_tokens(sum(_usage(r).prompt_tokens for r in self.rows)))
+            table.add_column(
+                "output", justify="right", footer=_tokens(sum(r.output_tokens + r.reasoning_tokens for r in self.rows))
+            )
+            table.add_column("recorded", justify="right", footer=_usd(self.recorded_usd))
+            table.add_column(f"as {self.model}", justify="right", footer=_usd(self.repriced_usd), overflow="fold")
+            table.add_column("difference", justify="right", footer=self._diff(diff, self.recorded_usd))
+            for row in self.rows:
+                recorded = Text(_usd(row.recorded_usd))
+                if row.unpriced:
+                    recorded.append(f" +{row.unpriced}?", style="bold yellow")
+                table.add_row(
+                    row.model,
+                    f"{row.requests:,}",
+                    _tokens(_usage(row).prompt_tokens),
+                    _tokens(row.output_tokens + row.reasoning_tokens),
+                    recorded,
+                    _usd(row.repriced_usd),
+                    self._diff(row.difference_usd, row.recorded_usd),
+                )
+            yield table
+            if self.unpriced:
+                yield Text(
+                    f"⚠ {self.unpriced} recorded calls were unpriced: their tokens are repriced above, but their "
+                    "recorded cost is unknown",
+                    style="bold yellow",
+                )
+        if self.alternatives:
+            alts = Table(
+                title=f"Cheapest {len(self.alternatives)} chat models for this token mix (litellm's price map)",
+                title_justify="left",
+                box=box.SIMPLE_HEAD,
+                **_COMPACT,
+            )
+            alts.add_column("#", justify="right")
+            alts.add_column("model", overflow="fold", min_width=24, max_width=44)
+            alts.add_column("provider")
+            alts.add_column("cost", justify="right")
+            alts.add_column("vs recorded", justify="right")
+            alts.add_column("$/1M in/out (cached)", overflow="fold")
+            for i, alt in enumerate(self.alternatives, 1):
+                alts.add_row(
+                    str(i),
+                    alt.model,
+                    alt.provider or "",
+                    _usd(alt.cost_usd),
+                    self._diff(alt.cost_usd - self.recorded_usd, self.recorded_usd),
+                    _price_short(alt.price),
+                )
+            yield alts
+
+    @staticmethod
+    def _diff(diff: Decimal, base: Decimal) -> Text:
+        text = _usd(diff, signed=True)
+        if base:
+            text += f" ({diff / base * 100:+.0f}%)"
+        return Text(text, style="green" if diff < 0 else ("red" if diff > 0 else ""))
+
+
+def _deprecated(info: Mapping[str, Any], today: dt.date) -> bool:
+    when = info.get("deprecation_date")
+    if not isinstance(when, str):
+        return False
+    try:
+        return dt.date.fromisoformat(when[:10]) <= today
+    except ValueError:
+        return False
+
+
+def cheapest_models(usage: Usage, requests: int, top: int, *, today: dt.date | None = None) -> list[Alternative]:
+    """Rank the chat models of litellm's price map by what ``usage`` (summed over ``requests`` calls) would cost.
+
+    Skipped: models that are not chat models, have no per-token price or a zero input or output price, are past their
+    deprecation date, or whose context window is smaller than the average prompt of the recorded calls.
+    """
+    import litellm
+
+    from tokencost.pricing.litellm_map import price_from_entry
+
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    mean_prompt = usage.prompt_tokens // requests if requests else 0
+    ranked: list[tuple[int, str, Alternative]] = []
+    for name, info in litellm.model_cost.items():
+        if not isinstance(info, dict) or info.get("mode") != "chat" or name == "sample_spec":
+            continue
+        price = price_from_entry(info)
+        # A zero input or output price is a placeholder in the map (or a free tier), not a real offer.
+        if price is None or price.input == 0 or price.output == 0 or _deprecated(info, today):
+            continue
+        window = info.get("max_input_tokens")
+        if isinstance(window, int) and window < mean_prompt:
+            continue
+        units = price.cost_units(usage)
+        provider = info.get("litellm_provider")
+        alt = Alternative(name, provider if isinstance(provider, str) else None, from_units(units), price)
+        ranked.append((units, name, alt))
+    ranked.sort(key=lambda item: (item[0], item[1]))
+    return [alt for _, _, alt in ranked[:top]]
+
+
+def whatif(
+    store: Store,
+    ledger: str,
+    model: str | None,
+    *,
+    from_model: str | None = None,
+    top: int | None = None,
+    since: object = None,
+    until: object = None,
+    chain: PriceChain | None = None,
+) -> WhatIf:
+    """Reprice the recorded usage under ``model``'s price, per recorded model; optionally rank alternatives.
+
+    The token sums of each recorded model (per bucket: input, cache reads and writes, output, reasoning) come from
+    the store's aggregate and are priced with ``model``'s price from ``chain`` (default: ``register_price``
+    overrides, then litellm's map). ``from_model`` limits the comparison to one recorded model. ``top`` adds the
+    ``top`` cheapest chat models of litellm's map for the same token mix.
+
+    Example::
+
+        result = whatif(store, "default", "gpt-4o-mini", from_model="gpt-4o", top=5)
+        print(result.difference_usd)
+
+    Raises:
+        PriceNotFoundError: when no source prices ``model``.
+        ValueError: when neither ``model`` nor ``top`` is given, ``from_model`` has no recorded calls, or a bad
+            time or ``top``.
+        StoreError: when the store fails.
+    """
+    if model is None and not top:
+        raise ValueError("give a model to reprice with, or top=N to rank alternatives")
+    if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
+        raise ValueError(f"top must be a positive int, got {top!r}")
+    price: Price | None = None
+    if model is not None:
+        price = (chain or default_chain()).lookup(model)
+        if price is None:
+            raise PriceNotFoundError(model)
+    start = parse_when(since, "since")
+    stop = parse_when(until, "until", end=True)
+    groups = [g for g in store.aggregate(ledger, "model", start, stop) if from_model is None or g.key == from_model]
+    if from_model is not None and not groups:
+        raise ValueError(f"no calls to {from_model!r} recorded in ledger {ledger!r}")
+    rows = []
+    for group in groups:
+        usage = _usage(group)
+        repriced = from_units(price.cost_units(usage)) if price is not None else Decimal(0)
+        rows.append(
+            WhatIfRow(
+                model=group.key,
+                requests=group.requests,
+                unpriced=group.unpriced,
+                recorded_usd=from_units(group.cost_units),
+                repriced_usd=repriced,
+                input_tokens=group.input_tokens,
+                cache_read_tokens=group.cache_read_tokens,
+                cache_write_tokens=group.cache_write_tokens,
+                output_tokens=group.output_tokens,
+                reasoning_tokens=group.reasoning_tokens,
+            )
+        )
+    alternatives: list[Alternative] = []
+    if top and rows:
+        mix = Usage(*(sum(getattr(row, f"{name}_tokens") for row in rows) for name in _TOKEN_FIELDS))
+        alternatives = cheapest_models(mix, sum(row.requests for row in rows), top)
+    return WhatIf(
+        ledger=ledger,
+        model=model,
+        price=price,
+        from_model=from_model,
+        rows=tuple(rows),
+        alternatives=tuple(alternatives),
+        since=_utc(start),
+        until=_utc(stop),
+    )
