@@ -1,0 +1,270 @@
+"""The dashboard in a real headless Chromium: it draws the seeded data, shows hostile names as text, and refreshes.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` (``/usr/bin/chromium``, ``/usr/bin/chromedriver``) and
+selenium. Locally a missing browser skips these tests; under ``CI=true`` it fails them.
+
+``TOKENCOST_SCREENSHOT=docs/dashboard.png pytest tests/test_dashboard_browser.py`` also saves the README's
+screenshot of a demo ledger.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import random
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tokencost import Budget, CostTracker, register_price
+from tokencost.server import create_app
+
+_IMPORT_ERROR: ImportError | None = None
+try:
+    import uvicorn
+    from selenium import webdriver
+    from selenium.common.exceptions import NoAlertPresentException
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+except ImportError as exc:  # reported by _require_browser: a skip locally, a failure under CI
+    _IMPORT_ERROR = exc
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+# Flags for a quiet, offline, throwaway browser (no sandbox: CI runs as root in a container).
+CHROME_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+TOKEN = "browser-test-token"
+XSS = "<script>alert(1)</script>"
+DAY = 86_400.0
+
+
+def _require_browser() -> None:
+    """Skip (locally) or fail (under CI=true) when the browser, its driver, selenium or uvicorn is missing."""
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
+    if _IMPORT_ERROR is not None:
+        missing.append(f"the {_IMPORT_ERROR.name} package")
+    if missing:
+        reason = f"browser tests need {', '.join(missing)} (apt-get install chromium chromium-driver)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason, allow_module_level=True)
+
+
+_require_browser()
+
+
+@contextlib.contextmanager
+def live_server(app: Any) -> Iterator[str]:
+    """Run ``app`` with uvicorn in a thread on a free loopback port; yield its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
+    """A headless Chromium with a fresh profile, driven by Debian's chromedriver."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROME_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.add_argument("--window-size=1280,1100")
+    browser = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    browser.set_page_load_timeout(30)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+def seed_worker(url: str, *, name: str = "default", days: int = 5, seed: int = 7) -> int:
+    """Record calls over the last ``days`` days from a worker's tracker sharing the store; return how many."""
+    rng = random.Random(seed)
+    # Calls from 01:00 UTC on each of the last ``days`` UTC dates (later today is fine: only the date matters
+    # to the charts), so the days drawn do not depend on the time of day the test runs.
+    today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    now = [today - (days - 1) * DAY]
+    worker = CostTracker(
+        store=url,
+        name=name,
+        print_summary=False,
+        budgets=[Budget(limit_usd=25, window="month"), Budget(limit_usd="1.5", window="day", per="user")],
+        clock=lambda: now[0],
+    )
+    models = ("gpt-4o", "claude-sonnet-4-5", "gpt-4o-mini", "o3")
+    endpoints = ("/chat", "/summarize", "/search", "/classify")
+    users = ("alice", "bob", "carol")
+    count = 0
+    for day in range(days):
+        now[0] = today - (days - 1 - day) * DAY + 3_600
+        for _ in range(6 + day * 2):
+            now[0] += rng.randrange(60, 900)
+            model = rng.choice(models)
+            prompt = rng.randrange(2_000, 40_000)
+            worker.track(
+                model=model,
+                prompt_tokens=prompt,
+                completion_tokens=rng.randrange(200, 4_000),
+                cache_read_tokens=prompt // 2 if model != "o3" else 0,
+                metadata={"endpoint": rng.choice(endpoints), "user": rng.choice(users)},
+            )
+            count += 1
+    worker.flush()
+    worker.close()
+    return count
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """A live server over a SQLite ledger seeded by a worker over five days; yields (base URL, calls seeded)."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('ledger') / 'costs.db'}"
+    count = seed_worker(url)
+    with live_server(create_app(url, token=TOKEN)) as base:
+        yield base, count
+
+
+def post(base: str, **body: Any) -> dict[str, Any]:
+    """POST /track with the token; return the event."""
+    response = httpx.post(f"{base}/track", json=body, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def marks(driver: webdriver.Chrome, section: str) -> list[Any]:
+    """Return the drawn data marks (SVG rects) of one dashboard section."""
+    return list(driver.find_elements(By.CSS_SELECTOR, f"#{section} svg rect.mark"))
+
+
+def wait_for(driver: webdriver.Chrome, condition: Callable[[webdriver.Chrome], Any], timeout: float = 15) -> Any:
+    """Wait until ``condition(driver)`` is truthy."""
+    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
+
+
+def test_charts_draw_the_seeded_data(driver: webdriver.Chrome, seeded: tuple[str, int]) -> None:
+    """Each chart has a rendered mark per seeded series: day x model stacks, models, endpoints, budget gauges."""
+    base, count = seeded
+    driver.get(f"{base}/?refresh=1")
+    assert driver.title == "tokencost · default"
+    daily = marks(driver, "daily")
+    # Four models over five days: every day with calls has at least one stacked segment, at most four.
+    assert 5 <= len(daily) <= 20
+    days_drawn = {rect.get_attribute("x") for rect in daily}
+    assert len(days_drawn) == 5
+    assert len(marks(driver, "by-model")) == 4
+    assert len(marks(driver, "by-endpoint")) == 4
+    gauges = driver.find_elements(By.CSS_SELECTOR, "#budgets svg rect.gauge")
+    assert len(gauges) >= 2  # the monthly total and at least one user today
+    # The browser really laid them out: every bar has a size on screen.
+    for rect in [*daily, *marks(driver, "by-model"), *marks(driver, "by-endpoint")]:
+        box = rect.rect
+        assert box["width"] > 0
+        assert box["height"] > 0
+    rows = driver.find_elements(By.CSS_SELECTOR, "#recent tbody tr")
+    assert len(rows) == 15
+    calls = driver.find_element(By.CSS_SELECTOR, ".stats").get_attribute("data-requests")
+    assert calls == str(count)
+
+
+def test_hostile_model_name_renders_as_text(driver: webdriver.Chrome, seeded: tuple[str, int]) -> None:
+    """A model named <script>alert(1)</script> and markup in an endpoint show as text; nothing runs."""
+    base, _ = seeded
+    register_price(XSS, input_per_mtok=3, output_per_mtok=15)  # priced, so it gets bars in the charts too
+    post(base, model=XSS, input_tokens=50_000, output_tokens=2_000, endpoint='<img src=x onerror="window.pwned=1">')
+    driver.get(f"{base}/?refresh=60")
+    with pytest.raises(NoAlertPresentException):
+        driver.switch_to.alert.text  # noqa: B018 - reading it is what raises when there is no alert
+    assert driver.execute_script("return window.pwned === undefined")
+    recent = driver.find_element(By.ID, "recent").text
+    assert XSS in recent
+    assert "<img src=x onerror=" in driver.find_element(By.ID, "by-endpoint").text
+    assert len(driver.find_elements(By.TAG_NAME, "script")) == 1  # only the page's own refresh script
+    assert not driver.find_elements(By.CSS_SELECTOR, "#charts img")
+    titles = [t.get_attribute("textContent") for t in driver.find_elements(By.CSS_SELECTOR, "#by-model svg title")]
+    assert any(XSS in title for title in titles)
+
+
+def test_page_refreshes_without_reload(driver: webdriver.Chrome, seeded: tuple[str, int]) -> None:
+    """A call tracked through the API appears on an open page within seconds, without reloading it."""
+    base, _ = seeded
+    driver.get(f"{base}/?refresh=1")
+    driver.execute_script("window.tokencostMarker = 42;")
+    before = len(marks(driver, "by-model"))
+    probe = "refresh-probe-model"
+    register_price(probe, input_per_mtok=1, output_per_mtok=2)
+    post(base, model=probe, input_tokens=1_000, output_tokens=100, endpoint="/probe")
+    wait_for(driver, lambda d: probe in d.find_element(By.ID, "recent").text)
+    assert driver.execute_script("return window.tokencostMarker") == 42  # same document: no reload
+    assert len(marks(driver, "by-model")) == before + 1
+    assert "/probe" in driver.find_element(By.ID, "by-endpoint").text
+    assert "live" in driver.find_element(By.ID, "status").text
+
+
+def test_page_survives_a_server_outage(driver: webdriver.Chrome, tmp_path: Path) -> None:
+    """When the server goes away the page keeps its last charts and says it cannot refresh."""
+    url = f"sqlite:///{tmp_path / 'costs.db'}"
+    seed_worker(url, days=2)
+    with live_server(create_app(url)) as base:
+        driver.get(f"{base}/?refresh=1")
+        drawn = len(marks(driver, "by-model"))
+        assert drawn > 0
+    wait_for(driver, lambda d: "cannot refresh" in d.find_element(By.ID, "status").text)
+    assert len(marks(driver, "by-model")) == drawn
+
+
+def test_demo_dashboard_screenshot(driver: webdriver.Chrome, tmp_path: Path) -> None:
+    """A two-week demo ledger renders fully; with TOKENCOST_SCREENSHOT set, the page is saved as a PNG there."""
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    seed_worker(url, name="demo", days=14, seed=11)
+    with live_server(create_app(url, name="demo")) as base:
+        driver.get(f"{base}/?refresh=60")
+        assert len({r.get_attribute("x") for r in marks(driver, "daily")}) == 14
+        target = os.environ.get("TOKENCOST_SCREENSHOT")
+        if target:
+            for _ in range(3):  # grow the window until the whole page fits in the viewport
+                height = driver.execute_script("return document.documentElement.scrollHeight")
+                inner = driver.execute_script("return window.innerHeight")
+                if int(inner) >= int(height):
+                    break
+                size = driver.get_window_size()
+                driver.set_window_size(1280, min(size["height"] + int(height) - int(inner) + 8, 3000))
+            shot = tmp_path / "dashboard.png"
+            assert driver.save_screenshot(str(shot))
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(shot, target)
+            driver.set_window_size(1280, 1100)
