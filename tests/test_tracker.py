@@ -299,3 +299,21 @@ def test_frame_reading_still_works_in_this_litellm() -> None:
     assert seen and seen[0] is not None
     kwargs, _ = seen[0]
     assert kwargs["model"] == "gpt-4o" and kwargs["user"] == "zed"
+
+
+def test_export_csv_and_json_sum_to_total(tracker: CostTracker, tmp_path: Any) -> None:
+    """export_csv and export_json write every event; their exact costs add up to total_cost."""
+    import csv
+    import json
+
+    tracker.track(model="gpt-4o", prompt_tokens=10_000, completion_tokens=500, cache_read_tokens=8_000)
+    tracker.track(model="o3", prompt_tokens=2_000, completion_tokens=4_000, reasoning_tokens=3_500)
+    tracker.track(model="acme-unknown-7", prompt_tokens=1, completion_tokens=1)
+    assert tracker.export_csv(tmp_path / "e.csv") == 3
+    assert tracker.export_json(tmp_path / "e.json") == 3
+    with open(tmp_path / "e.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    data = json.loads((tmp_path / "e.json").read_text())
+    for records in (rows, data):
+        assert sum(Decimal(r["cost"]) for r in records if r["cost"] not in ("", None)) == tracker.total_cost
+    assert tracker.total_cost == Decimal("0.056")

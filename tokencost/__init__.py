@@ -7,23 +7,31 @@ Example::
 
     tracker = CostTracker(budget=5)
     litellm.callbacks = [tracker]
+
+Names are imported on first use, so ``import tokencost`` (and the ``tokencost`` command's start) does not pay
+for litellm until a name that needs it is touched.
 """
 
 from __future__ import annotations
 
-from tokencost.budgets import Budget, BudgetLine, ScopedBudget, budget, scope
-from tokencost.errors import (
-    BudgetExceededError,
-    MissingExtraError,
-    PriceNotFoundError,
-    StoreError,
-    TokencostError,
-)
-from tokencost.events import Event
-from tokencost.pricing import Price
-from tokencost.pricing.override import register_price
-from tokencost.tracker import CostTracker
-from tokencost.usage import Usage
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tokencost.budgets import Budget, BudgetLine, ScopedBudget, budget, scope
+    from tokencost.errors import (
+        BudgetExceededError,
+        MissingExtraError,
+        PriceNotFoundError,
+        StoreError,
+        TokencostError,
+    )
+    from tokencost.events import Event
+    from tokencost.extractors import register_usage_extractor
+    from tokencost.pricing import Price
+    from tokencost.pricing.override import register_price
+    from tokencost.tracker import CostTracker
+    from tokencost.usage import Usage
 
 __all__ = [
     "Budget",
@@ -40,5 +48,39 @@ __all__ = [
     "Usage",
     "budget",
     "register_price",
+    "register_usage_extractor",
     "scope",
 ]
+
+# Where each public name lives.
+_HOMES = {
+    "Budget": "tokencost.budgets",
+    "BudgetExceededError": "tokencost.errors",
+    "BudgetLine": "tokencost.budgets",
+    "CostTracker": "tokencost.tracker",
+    "Event": "tokencost.events",
+    "MissingExtraError": "tokencost.errors",
+    "Price": "tokencost.pricing",
+    "PriceNotFoundError": "tokencost.errors",
+    "ScopedBudget": "tokencost.budgets",
+    "StoreError": "tokencost.errors",
+    "TokencostError": "tokencost.errors",
+    "Usage": "tokencost.usage",
+    "budget": "tokencost.budgets",
+    "register_price": "tokencost.pricing.override",
+    "register_usage_extractor": "tokencost.extractors",
+    "scope": "tokencost.budgets",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'tokencost' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -28,6 +28,10 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+# The command reads ledgers: litellm's bundled price map serves it, without a network fetch at every start
+# (an explicit LITELLM_LOCAL_MODEL_COST_MAP=False still asks for the remote map).
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
 if TYPE_CHECKING:
     from rich.console import Console
 

@@ -364,6 +364,20 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         self._await_returned()
         return build_summary(self.store, self.name, window=window, budgets=self._budgets, now=self._clock())
 
+    def export_csv(self, path: str | os.PathLike[str], since: float | str | None = None) -> int:
+        """Write every recorded event (money as exact decimal text) to a CSV file; return how many."""
+        return self._export(path, "csv", since)
+
+    def export_json(self, path: str | os.PathLike[str], since: float | str | None = None) -> int:
+        """Write every recorded event to a JSON file (a list; money as exact decimal text); return how many."""
+        return self._export(path, "json", since)
+
+    def _export(self, path: str | os.PathLike[str], fmt: str, since: float | str | None) -> int:
+        from tokencost.reports import export_events
+
+        self.flush(10)
+        return export_events(self.store, self.name, os.fspath(path), fmt, since=_when(since, "since"))
+
     # -- methods ---------------------------------------------------------------------------------------------
     def reset(self) -> None:
         """Forget every recorded call and budget counter of this ledger (calls are let through again)."""
