@@ -40,6 +40,7 @@ from typing import Any, TypeVar, cast
 import litellm
 from litellm.integrations.custom_logger import CustomLogger
 
+from tokencost.budgets import _SCOPE as _scope_var
 from tokencost.budgets import Budget, BudgetLine, ScopedBudget, active_budgets, budget_lines, current_scope
 from tokencost.budgets import dump_budgets as _dump_budgets
 from tokencost.errors import BudgetExceededError
@@ -49,7 +50,7 @@ from tokencost.pricing import Price, PriceChain, PriceSource
 from tokencost.pricing.litellm_map import LitellmMapSource, model_info
 from tokencost.pricing.override import OverrideSource, load_prices
 from tokencost.stores import Check, Store, store_from_url
-from tokencost.usage import Usage, UsageError, from_litellm_usage, from_openai_counts
+from tokencost.usage import Usage, UsageError, from_litellm_usage
 
 __all__ = ["CostTracker", "registered_tracker"]
 
@@ -462,30 +463,31 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
             TypeError: for a model that is not a str, or counts that are not ints.
             ValueError: for negative counts, or parts larger than the whole.
         """
-        if not isinstance(model, str) or not model:
-            raise TypeError("model must be a non-empty str")
-        counts = (prompt_tokens, completion_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens)
-        names = ("prompt_tokens", "completion_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
-        for count, arg in zip(counts, names, strict=True):
-            if type(count) is not int:
-                raise TypeError(f"{arg} must be an int, not {type(count).__name__}")
-            if count < 0:
-                raise ValueError(f"{arg} must not be negative, got {count}")
+        if not (
+            type(prompt_tokens) is int
+            and type(completion_tokens) is int
+            and type(cache_read_tokens) is int
+            and type(cache_write_tokens) is int
+            and type(reasoning_tokens) is int
+            and isinstance(model, str)
+            and model
+        ):
+            _check_track_types(
+                model, prompt_tokens, completion_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens
+            )
         if provider is not None and not isinstance(provider, str):
             raise TypeError("provider must be a str or None")
         if metadata is not None and not isinstance(metadata, Mapping):
             raise TypeError("metadata must be a mapping or None")
-        try:
-            usage = from_openai_counts(
-                prompt_tokens,
-                completion_tokens,
-                cache_read_tokens=cache_read_tokens,
-                cache_write_tokens=cache_write_tokens,
-                reasoning_tokens=reasoning_tokens,
+        uncached = prompt_tokens - cache_read_tokens - cache_write_tokens
+        visible = completion_tokens - reasoning_tokens
+        if uncached < 0 or visible < 0 or cache_read_tokens < 0 or cache_write_tokens < 0 or reasoning_tokens < 0:
+            _check_track_counts(
+                prompt_tokens, completion_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens
             )
-        except UsageError as exc:
-            raise ValueError(str(exc)) from None
-        meta = {**current_scope(), **metadata} if metadata else current_scope()
+        usage = Usage(uncached, cache_read_tokens, cache_write_tokens, visible, reasoning_tokens)
+        scope = _scope_var.get()
+        meta = {**scope, **metadata} if metadata else dict(scope)
         return self.record_usage(model, usage, provider=provider, metadata=meta)
 
     def record_usage(
@@ -509,7 +511,7 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
             model,
             provider or _provider_of(model),
             usage,
-            dict(metadata or {}),
+            metadata if type(metadata) is dict else dict(metadata or {}),
             status=status,
             reason=reason,
         )
@@ -1030,6 +1032,8 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         )
 
     def _charges(self, event: Event) -> tuple[str, ...]:
+        if not self._budgets:
+            return ()
         return tuple(
             b.counter_key(value, event.timestamp)
             for b in self._budgets
@@ -1437,11 +1441,46 @@ def _split_model(model: str, provider: Any = None) -> tuple[str, str]:
 
 
 def _provider_of(model: str) -> str:
-    if "/" in model:
-        return model.split("/", 1)[0]
-    info = model_info(model, None)
-    provider = info.get("litellm_provider") if info else None
-    return provider if isinstance(provider, str) else "unknown"
+    """Return the provider a model name implies (its prefix, else litellm's map), remembered per model."""
+    provider = _PROVIDERS.get(model)
+    if provider is None:
+        if "/" in model:
+            provider = model.split("/", 1)[0]
+        else:
+            info = model_info(model, None)
+            found = info.get("litellm_provider") if info else None
+            provider = found if isinstance(found, str) else "unknown"
+        if len(_PROVIDERS) < 10_000:
+            _PROVIDERS[model] = provider
+    return provider
+
+
+_PROVIDERS: dict[str, str] = {}
+
+
+def _check_track_types(model: object, *counts: object) -> None:
+    """Raise the TypeError that names track()'s bad argument."""
+    if not isinstance(model, str) or not model:
+        raise TypeError("model must be a non-empty str")
+    for count, arg in zip(counts, _TRACK_COUNTS, strict=True):
+        if type(count) is not int:
+            raise TypeError(f"{arg} must be an int, not {type(count).__name__}")
+
+
+def _check_track_counts(*counts: int) -> None:
+    """Raise the ValueError that names track()'s bad count."""
+    for count, arg in zip(counts, _TRACK_COUNTS, strict=True):
+        if count < 0:
+            raise ValueError(f"{arg} must not be negative, got {count}")
+    prompt, completion, cache_read, cache_write, reasoning = counts
+    if cache_read + cache_write > prompt:
+        raise ValueError(
+            f"prompt_tokens ({prompt}) is less than cache_read_tokens + cache_write_tokens ({cache_read + cache_write})"
+        )
+    raise ValueError(f"completion_tokens ({completion}) is less than reasoning_tokens ({reasoning})")
+
+
+_TRACK_COUNTS = ("prompt_tokens", "completion_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
 
 
 def _response_cost_units(value: Any) -> int | None:
