@@ -397,6 +397,10 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         _drain_litellm_pool(timeout)
+        for source in self.prices.sources:  # price lookups running for recorded calls: let them reprice
+            wait = getattr(source, "wait", None)
+            if callable(wait):
+                wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
         with self._lock:
             while any(not p.stream or p.ended for p in self._pending.values()):
                 left = None if deadline is None else deadline - time.monotonic()
