@@ -283,12 +283,12 @@ def test_track_rejects_bad_arguments(tracker: CostTracker) -> None:
 
 def test_frame_reading_still_works_in_this_litellm() -> None:
     """litellm's function_setup still exposes the call's kwargs to pre-call rules (fails loudly if it moves)."""
-    from tokencost.tracker import _call_frame_kwargs
+    from tokencost._litellm_glue import call_frame_kwargs
 
     seen: list[Any] = []
 
     def rule(_text: str) -> bool:
-        seen.append(_call_frame_kwargs())
+        seen.append(call_frame_kwargs())
         return True
 
     litellm.pre_call_rules.append(rule)

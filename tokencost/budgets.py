@@ -334,7 +334,7 @@ class ScopedBudget:
 
     def __enter__(self) -> ScopedBudget:
         if self.tracker is None:
-            from tokencost.tracker import registered_tracker
+            from tokencost._litellm_glue import registered_tracker
 
             self.tracker = registered_tracker()
         self._tokens_stack.append(_ACTIVE.set((*_ACTIVE.get(), self)))
