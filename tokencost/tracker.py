@@ -440,7 +440,7 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
             if callable(close):
                 close()
         self._safe_store("flush", lambda: self.store.flush(5.0))
-        self.store.close()
+        self._safe_store("close", self.store.close)
 
     # -- calls outside litellm --------------------------------------------------------------------------------
     def track(

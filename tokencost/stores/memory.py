@@ -331,6 +331,8 @@ class MemoryStore(Store):
         model: str | None = None,
         limit: int | None = None,
     ) -> list[Event]:
+        if limit is not None and limit <= 0:
+            return []
         with self._lock:
             led = self._ledger(ledger)
             picked: list[int] = []

@@ -1,0 +1,241 @@
+"""SQLiteStore's own behaviour: the file format, reopening, locking, bad paths and threads."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from tokencost.errors import StoreError
+from tokencost.stores import store_from_url
+from tokencost.stores.base import Check
+from tokencost.stores.sqlite import SQLiteStore
+
+from . import T0, make_event
+
+
+def test_store_from_url_builds_sqlite_store_and_creates_folders(tmp_path: Path) -> None:
+    """sqlite:////abs/path.db opens (creating missing folders) a SQLiteStore on that file."""
+    path = tmp_path / "deep" / "er" / "costs.db"
+    store = store_from_url(f"sqlite:///{path}")
+    try:
+        assert isinstance(store, SQLiteStore)
+        assert store.path == str(path)
+        assert path.exists()
+    finally:
+        store.close()
+
+
+def test_relative_url_is_relative_to_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """sqlite:///data/costs.db names data/costs.db under the current directory."""
+    monkeypatch.chdir(tmp_path)
+    store = SQLiteStore("sqlite:///data/costs.db")
+    store.close()
+    assert (tmp_path / "data" / "costs.db").exists()
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite:/x.db", "sqlite:///x.db?timeout=3"])
+def test_malformed_urls_raise_value_error(url: str) -> None:
+    """A URL without a path, or with a query string, is refused with ValueError."""
+    with pytest.raises(ValueError, match="SQLite store URL"):
+        SQLiteStore(url)
+
+
+def test_file_is_wal_and_money_is_integer(sqlite_url: str, tmp_path: Path) -> None:
+    """The file uses WAL, and costs and counters are stored as INTEGER, never REAL."""
+    store = SQLiteStore(sqlite_url)
+    store.record("app", make_event("e1", cost_units=20_000_000_000), ("total",))
+    store.close()
+    conn = sqlite3.connect(tmp_path / "ledger.db")
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT typeof(cost), cost FROM events").fetchall() == [("integer", 20_000_000_000)]
+        assert conn.execute("SELECT typeof(units) FROM counters").fetchone()[0] == "integer"
+        assert conn.execute("SELECT typeof(cost) FROM totals").fetchone()[0] == "integer"
+    finally:
+        conn.close()
+
+
+def test_a_new_store_object_sees_the_same_state(sqlite_url: str) -> None:
+    """Reopening the file shows the same totals, events, groups, counters, reservations and meta."""
+    first = SQLiteStore(sqlite_url)
+    for i in range(5):
+        first.record("app", make_event(f"e{i}", metadata={"user": "alice"}, timestamp=T0 + i), ("total",))
+    assert first.reserve("app", "r1", [Check("total", limit_units=10**13)], 123, 0, ttl=600) is None
+    first.set_meta("app", "budgets", "[]")
+    expected = (first.totals("app"), first.events("app"), first.aggregate("app", "user"))
+    first.close()
+
+    second = SQLiteStore(sqlite_url)
+    try:
+        assert (second.totals("app"), second.events("app"), second.aggregate("app", "user")) == expected
+        assert second.counters("app", ["total"])["total"] == (expected[0].cost_units, 5 * 1250, 123)
+        assert second.get_meta("app", "budgets") == "[]"
+    finally:
+        second.close()
+
+
+def test_close_writes_queued_events(sqlite_url: str) -> None:
+    """close() writes what record() queued; a second close() does nothing."""
+    store = SQLiteStore(sqlite_url, max_delay=60)  # the background writer would wait a minute
+    for i in range(100):
+        store.record("app", make_event(f"e{i}"), ())
+    store.close()
+    store.close()
+    reopened = SQLiteStore(sqlite_url)
+    try:
+        assert reopened.totals("app").requests == 100
+    finally:
+        reopened.close()
+
+
+def test_reads_in_the_same_process_see_queued_events(sqlite_url: str, tmp_path: Path) -> None:
+    """Before the batch is written, totals and counters of the recording store already include the event."""
+    store = SQLiteStore(sqlite_url, max_delay=60)
+    try:
+        assert store.reserve("app", "r1", [Check("total", limit_units=10**13)], 500, 0, ttl=600) is None
+        store.record("app", make_event("e1", cost_units=400), ("total",), reservation="r1")
+        conn = sqlite3.connect(tmp_path / "ledger.db")
+        committed = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        conn.close()
+        assert committed == 0  # still queued
+        assert store.totals("app").cost_units == 400
+        # The queued event's reservation no longer counts, even though its row is still in the file.
+        assert store.counters("app", ["total"])["total"] == (400, 1250, 0)
+    finally:
+        store.close()
+
+
+def test_the_recording_thread_writes_each_full_batch(sqlite_url: str, tmp_path: Path) -> None:
+    """A full batch is written by the thread that fills it, so at most one batch is ever waiting."""
+    store = SQLiteStore(sqlite_url, batch_size=100, max_delay=60)
+    try:
+        for i in range(250):
+            store.record("app", make_event(f"e{i}"), ("total",))
+        conn = sqlite3.connect(tmp_path / "ledger.db")
+        committed = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        conn.close()
+        assert committed == 200
+        assert store.totals("app").requests == 250
+    finally:
+        store.close()
+
+
+def test_closed_store_refuses_calls(sqlite_url: str) -> None:
+    """After close(), methods raise StoreError saying the store is closed."""
+    store = SQLiteStore(sqlite_url)
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.totals("app")
+    with pytest.raises(StoreError, match="closed"):
+        store.record("app", make_event("e1"), ())
+
+
+def test_locked_database_raises_store_error_and_keeps_events(sqlite_url: str, tmp_path: Path) -> None:
+    """A write lock held past busy_timeout gives a StoreError naming the lock; queued events survive it."""
+    store = SQLiteStore(sqlite_url, busy_timeout=0.2)
+    blocker = sqlite3.connect(tmp_path / "ledger.db", isolation_level=None)
+    try:
+        blocker.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(StoreError, match=r"database is locked .*busy_timeout=0.2"):
+            store.reserve("app", "r1", [Check("total", limit_units=100)], 1, 0, ttl=60)
+        store.record("app", make_event("e1", cost_units=9), ("total",))
+        with pytest.raises(StoreError, match="locked"):
+            store.flush()
+        with pytest.raises(StoreError, match="queued"):
+            store.record("app", make_event("e2", cost_units=1), ("total",))
+        blocker.execute("ROLLBACK")
+        assert store.flush()
+        assert store.totals("app").cost_units == 10
+        assert [e.call_id for e in store.events("app")] == ["e1", "e2"]
+    finally:
+        blocker.close()
+        store.close()
+
+
+def test_corrupt_file_raises_store_error(tmp_path: Path) -> None:
+    """A file that is not a SQLite database is refused with a StoreError that says so."""
+    path = tmp_path / "costs.db"
+    path.write_bytes(b"this is not a database, just some text " * 200)
+    with pytest.raises(StoreError, match=r"cannot open .*costs\.db.*not a database"):
+        SQLiteStore(f"sqlite:///{path}")
+
+
+def test_unwritable_path_raises_store_error(tmp_path: Path) -> None:
+    """A path whose folder cannot be created (a file is in the way) raises StoreError naming the path."""
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(StoreError, match=r"cannot open .*afile/costs\.db"):
+        SQLiteStore(f"sqlite:///{tmp_path}/afile/costs.db")
+
+
+def test_newer_schema_is_refused(sqlite_url: str, tmp_path: Path) -> None:
+    """A file written by a newer tokencost (higher schema version) is refused, not misread."""
+    SQLiteStore(sqlite_url).close()
+    conn = sqlite3.connect(tmp_path / "ledger.db")
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(StoreError, match="schema version 99"):
+        SQLiteStore(sqlite_url)
+
+
+def test_threads_share_one_store(sqlite_url: str) -> None:
+    """Eight threads recording and reading at once lose nothing and count exactly."""
+    store = SQLiteStore(sqlite_url, batch_size=50)
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(300):
+                store.record("app", make_event(f"t{n}-{i}", cost_units=7), ("total",))
+                if i % 50 == 0:
+                    store.totals("app")
+                    store.counters("app", ["total"])
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    try:
+        assert not errors
+        assert store.totals("app").cost_units == 8 * 300 * 7
+        assert store.counters("app", ["total"])["total"][0] == 8 * 300 * 7
+        assert len(store.events("app")) == 2400
+    finally:
+        store.close()
+
+
+def test_two_store_objects_share_counters(sqlite_url: str) -> None:
+    """Two stores on one file (as two processes would) see each other's flushed charges and reservations."""
+    a, b = SQLiteStore(sqlite_url, max_delay=60), SQLiteStore(sqlite_url, max_delay=60)
+    try:
+        limit = [Check("total", limit_units=1000)]
+        a.record("app", make_event("e1", cost_units=600), ("total",))
+        a.flush()
+        assert b.reserve("app", "r1", limit, 401, 0, ttl=60) == limit[0]
+        assert b.reserve("app", "r1", limit, 400, 0, ttl=60) is None
+        assert a.reserve("app", "r2", limit, 1, 0, ttl=60) == limit[0]
+        assert a.counters("app", ["total"])["total"] == (600, 1250, 400)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_queued_settlement_keeps_its_reservation_visible(sqlite_url: str) -> None:
+    """Until a settled event is written, other processes still see its reservation: the limit always holds."""
+    a, b = SQLiteStore(sqlite_url, max_delay=60), SQLiteStore(sqlite_url, max_delay=60)
+    try:
+        limit = [Check("total", limit_units=1000)]
+        assert a.reserve("app", "ra", limit, 700, 0, ttl=60) is None
+        a.record("app", make_event("e1", cost_units=650), ("total",), reservation="ra")  # queued in a
+        assert b.reserve("app", "rb", limit, 301, 0, ttl=60) == limit[0]  # sees a's 700 still held
+        a.flush()
+        assert b.reserve("app", "rb", limit, 350, 0, ttl=60) is None  # now sees 650 spent, nothing held
+        assert b.counters("app", ["total"])["total"] == (650, 1250, 350)
+    finally:
+        a.close()
+        b.close()

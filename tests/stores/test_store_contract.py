@@ -1,0 +1,322 @@
+"""The ``Store`` contract, run over every backend: each must behave like ``MemoryStore``."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tokencost.stores.base import NONE_KEY, Check, Group, Store, Totals
+from tokencost.stores.memory import MemoryStore
+from tokencost.usage import Usage
+
+from . import DAY, GPT4O, SONNET, T0, make_event
+
+LEDGER = "app"
+
+
+def sample_events() -> list:
+    """Events over two days, two models and providers, users, tags, one unpriced and one cache hit."""
+    return [
+        make_event("a1", metadata={"user": "alice", "tags": ["batch", "eval"]}),
+        make_event("a2", metadata={"user": "alice", "tags": ["batch"]}, timestamp=T0 + 60),
+        make_event(
+            "b1",
+            model="claude-sonnet-4-5",
+            provider="anthropic",
+            price=SONNET,
+            usage=Usage(input=100, cache_write=2000, cache_read=8000, output=500),
+            metadata={"user": "bob", "team": "search"},
+            timestamp=T0 + DAY,
+        ),
+        make_event("u1", model="mystery-1", price=None, metadata={"user": "bob"}, status="pending", timestamp=T0 + 120),
+        make_event(
+            "c1", cost_units=0, metadata={"user": "carol", "tags": ["batch", "batch"]}, status="cache_hit", timestamp=T0
+        ),
+    ]
+
+
+def ids(events: list) -> list[str]:
+    """Return the call ids of ``events``."""
+    return [e.call_id for e in events]
+
+
+def record_all(store: Store, events: list, charges: tuple[str, ...] = ("total",)) -> None:
+    """Record ``events`` in order, charging ``charges``."""
+    for event in events:
+        store.record(LEDGER, event, charges)
+
+
+def test_record_returns_new_counter_values(store: Store) -> None:
+    """record() returns each charged counter's units and tokens including the event just recorded."""
+    first = store.record(LEDGER, make_event("e1", cost_units=5), ("total", "user=alice"))
+    second = store.record(LEDGER, make_event("e2", cost_units=7), ("total",))
+    assert first == {"total": (5, 1250), "user=alice": (5, 1250)}
+    assert second == {"total": (12, 2500)}
+    assert store.record(LEDGER, make_event("e3", price=None), ("total",)) == {"total": (12, 3750)}
+
+
+def test_money_sums_are_exact_integers(store: Store) -> None:
+    """800 calls of $0.02 add up to exactly $16, the sum float addition gets wrong."""
+    for i in range(800):
+        store.record(LEDGER, make_event(f"e{i}", cost_units=20_000_000_000), ("total",))
+    assert store.flush(10)
+    totals = store.totals(LEDGER)
+    assert totals.cost_units == 16 * 10**12
+    assert totals.requests == 800
+    assert store.counters(LEDGER, ["total"])["total"] == (16 * 10**12, 800 * 1250, 0)
+
+
+def test_amounts_beyond_float_precision_stay_exact(store: Store) -> None:
+    """Costs above 2^53 pico-dollars ($9,007) add up without rounding."""
+    big = 2**53 + 1
+    for i in range(3):
+        store.record(LEDGER, make_event(f"e{i}", cost_units=big), ("total",))
+    assert store.totals(LEDGER).cost_units == 3 * big
+    assert store.counters(LEDGER, ["total"])["total"][0] == 3 * big
+
+
+def test_totals_count_requests_unpriced_savings_and_tokens(store: Store) -> None:
+    """totals() adds every event: unpriced ones count as requests and tokens, not money."""
+    events = sample_events()
+    record_all(store, events)
+    totals = store.totals(LEDGER)
+    assert totals.requests == 5
+    assert totals.unpriced == 1
+    assert totals.cost_units == sum(e.cost_units or 0 for e in events)
+    assert totals.saved_units == sum(e.saved_units for e in events)
+    assert totals.cache_read_tokens == 200 * 4 + 8000
+    assert totals.cache_write_tokens == 2000
+    assert totals.output_tokens == 50 * 4 + 500
+    assert totals.prompt_tokens == 1200 * 4 + 10100
+
+
+def test_empty_ledger_reads_as_zero(store: Store) -> None:
+    """A ledger never written has zero totals, no groups, no events and zero counters."""
+    assert store.totals("nothing") == Totals()
+    assert store.aggregate("nothing", "model") == []
+    assert store.events("nothing") == []
+    assert store.counters("nothing", ["total"]) == {"total": (0, 0, 0)}
+
+
+@pytest.mark.parametrize("by", ["model", "provider", "user", "tag", "day", "status", "price_source", "team"])
+def test_aggregate_matches_memory_store(store: Store, by: str) -> None:
+    """aggregate(by) gives the same groups, sums and order as the reference MemoryStore."""
+    reference = MemoryStore()
+    record_all(store, sample_events())
+    record_all(reference, sample_events())
+    assert store.aggregate(LEDGER, by) == reference.aggregate(LEDGER, by)
+
+
+def test_aggregate_by_model_and_tag_values(store: Store) -> None:
+    """Groups hold the right sums: most expensive first, an event with several tags counts in each once."""
+    record_all(store, sample_events())
+    by_model = store.aggregate(LEDGER, "model")
+    assert [g.key for g in by_model] == ["claude-sonnet-4-5", "gpt-4o", "mystery-1"]
+    sonnet_cost = SONNET.cost_units(Usage(input=100, cache_write=2000, cache_read=8000, output=500))
+    assert by_model[0].cost_units == sonnet_cost == 17_700_000_000  # $0.0177
+    assert by_model[2].unpriced == 1 and by_model[2].cost_units == 0
+    by_tag = {g.key: g for g in store.aggregate(LEDGER, "tag")}
+    assert set(by_tag) == {"batch", "eval", NONE_KEY}
+    assert by_tag["batch"].requests == 3  # a1, a2, and c1 (tagged "batch" twice) once
+    assert by_tag["eval"].requests == 1
+    assert by_tag[NONE_KEY].requests == 2
+    by_day = store.aggregate(LEDGER, "day")
+    assert {g.key: g.requests for g in by_day} == {"2025-11-24": 4, "2025-11-25": 1}
+    by_user = {g.key: g.requests for g in store.aggregate(LEDGER, "user")}
+    assert by_user == {"alice": 2, "bob": 2, "carol": 1}
+    assert {g.key: g.requests for g in store.aggregate(LEDGER, "team")} == {"search": 1, NONE_KEY: 4}
+
+
+def test_aggregate_since_until(store: Store) -> None:
+    """since is inclusive and until exclusive, for dimension and metadata groupings alike."""
+    record_all(store, sample_events())
+    first_day = store.aggregate(LEDGER, "model", since=T0, until=T0 + DAY)
+    assert {g.key: g.requests for g in first_day} == {"gpt-4o": 3, "mystery-1": 1}
+    assert [g.key for g in store.aggregate(LEDGER, "user", since=T0 + DAY)] == ["bob"]
+    assert store.aggregate(LEDGER, "tag", since=T0 + 60, until=T0 + 61) == [
+        Group.of("batch", [1, GPT4O.cost_units(Usage(1000, 200, 0, 50)), 0, 250_000_000, 1000, 200, 0, 50, 0])
+    ]
+
+
+def test_events_round_trip_equal(store: Store) -> None:
+    """events() returns events equal to those recorded: usage, cost, price, breakdown, metadata, status."""
+    events = [
+        *sample_events(),
+        make_event("x1", breakdown={"input": 7, "output": 3}, cost_units=10, reason="litellm response_cost"),
+        make_event("x2", timestamp=T0 + 0.123456789, metadata={"nested": {"a": [1, 2.5, None, True]}}),
+        make_event("x3", usage=Usage(audio_in=5, audio_out=6, image=7, reasoning=8)),
+    ]
+    record_all(store, events)
+    assert store.events(LEDGER) == events
+
+
+def test_events_filters_and_limit(store: Store) -> None:
+    """events() filters by time window and model, and limit keeps the newest, in recorded order."""
+    events = sample_events()
+    record_all(store, events)
+    assert ids(store.events(LEDGER, since=T0 + 60)) == ["a2", "b1", "u1"]
+    assert ids(store.events(LEDGER, until=T0 + 60)) == ["a1", "c1"]
+    assert ids(store.events(LEDGER, since=T0 + 60, until=T0 + DAY)) == ["a2", "u1"]
+    assert ids(store.events(LEDGER, model="gpt-4o")) == ["a1", "a2", "c1"]
+    assert ids(store.events(LEDGER, limit=2)) == ["u1", "c1"]
+    assert ids(store.events(LEDGER, model="gpt-4o", limit=2)) == ["a2", "c1"]
+
+
+def test_counters_track_units_tokens_and_reservations(store: Store) -> None:
+    """counters() reports spent units, tokens and what open reservations hold, per key."""
+    store.record(LEDGER, make_event("e1", cost_units=100), ("total", "model=gpt-4o"))
+    store.record(LEDGER, make_event("e2", cost_units=50), ("total",))
+    assert store.reserve(LEDGER, "r1", [Check("total", limit_units=1000)], 300, 40, ttl=60) is None
+    assert store.counters(LEDGER, ["total", "model=gpt-4o", "other"]) == {
+        "total": (150, 2500, 300),
+        "model=gpt-4o": (100, 1250, 0),
+        "other": (0, 0, 0),
+    }
+
+
+def test_reserve_refuses_when_full_and_holds_nothing(store: Store) -> None:
+    """A reservation that does not fit is refused with the failing check, and nothing is held for it."""
+    checks = [Check("total", limit_units=1000), Check("user=alice", limit_units=500)]
+    assert store.reserve(LEDGER, "r1", checks, 400, 0, ttl=60) is None
+    refused = store.reserve(LEDGER, "r2", checks, 200, 0, ttl=60)
+    assert refused == Check("user=alice", limit_units=500)
+    assert store.counters(LEDGER, ["total", "user=alice"]) == {"total": (0, 0, 400), "user=alice": (0, 0, 400)}
+    assert store.reserve(LEDGER, "r3", checks, 100, 0, ttl=60) is None
+    assert store.reserve(LEDGER, "r4", [Check("total", limit_units=1000)], 501, 0, ttl=60) == checks[0]
+
+
+def test_reserve_counts_spent_money_and_tokens(store: Store) -> None:
+    """Spent units and tokens count against a reservation; an exact fit passes, one unit more does not."""
+    store.record(LEDGER, make_event("e1", cost_units=600), ("total",))
+    assert store.reserve(LEDGER, "r1", [Check("total", limit_units=1000)], 401, 0, ttl=60) == Check(
+        "total", limit_units=1000
+    )
+    assert store.reserve(LEDGER, "r2", [Check("total", limit_units=1000)], 400, 0, ttl=60) is None
+    token_check = Check("total", limit_tokens=2000)
+    assert store.reserve(LEDGER, "r3", [token_check], 0, 751, ttl=60) == token_check
+    assert store.reserve(LEDGER, "r4", [token_check], 0, 750, ttl=60) is None
+
+
+def test_record_settles_its_reservation(store: Store) -> None:
+    """Recording with a reservation drops it: the actual cost replaces the hold."""
+    limit = [Check("total", limit_units=1000)]
+    assert store.reserve(LEDGER, "r1", limit, 800, 0, ttl=60) is None
+    assert store.reserve(LEDGER, "r2", limit, 300, 0, ttl=60) == limit[0]
+    store.record(LEDGER, make_event("e1", cost_units=500), ("total",), reservation="r1")
+    assert store.counters(LEDGER, ["total"])["total"] == (500, 1250, 0)
+    assert store.reserve(LEDGER, "r2", limit, 300, 0, ttl=60) is None
+    assert store.reserve(LEDGER, "r3", limit, 201, 0, ttl=60) == limit[0]
+
+
+def test_release_drops_a_reservation(store: Store) -> None:
+    """release() gives the held amount back; releasing an unknown id does nothing."""
+    limit = [Check("total", limit_units=100)]
+    assert store.reserve(LEDGER, "r1", limit, 100, 0, ttl=60) is None
+    assert store.reserve(LEDGER, "r2", limit, 1, 0, ttl=60) == limit[0]
+    store.release(LEDGER, "r1")
+    store.release(LEDGER, "unknown")
+    assert store.counters(LEDGER, ["total"])["total"] == (0, 0, 0)
+    assert store.reserve(LEDGER, "r2", limit, 100, 0, ttl=60) is None
+
+
+def test_reservations_expire(store: Store) -> None:
+    """A reservation not settled within its ttl stops holding budget (a crashed worker does not block)."""
+    limit = [Check("total", limit_units=100)]
+    assert store.reserve(LEDGER, "r1", limit, 100, 0, ttl=0.2) is None
+    assert store.reserve(LEDGER, "r2", limit, 100, 0, ttl=60) == limit[0]
+    time.sleep(0.35)
+    assert store.counters(LEDGER, ["total"])["total"] == (0, 0, 0)
+    assert store.reserve(LEDGER, "r2", limit, 100, 0, ttl=60) is None
+
+
+def test_update_cost_prices_an_unpriced_event_once(store: Store) -> None:
+    """update_cost() prices a pending event, charges its counters and moves it to status ok, only once."""
+    pending = make_event("p1", model="acme-large-2", price=None, status="pending", reason="price lookup in progress")
+    store.record(LEDGER, pending, ("total",))
+    store.record(LEDGER, make_event("e1", cost_units=10), ("total",))
+    price = GPT4O
+    cost = price.cost_units(pending.usage)
+    assert store.update_cost(LEDGER, "p1", cost, price, ("total",))
+    assert not store.update_cost(LEDGER, "p1", cost, price, ("total",))
+    assert not store.update_cost(LEDGER, "e1", cost, price, ("total",))
+    assert not store.update_cost(LEDGER, "missing", cost, price, ("total",))
+    totals = store.totals(LEDGER)
+    saved = price.saved_units(pending.usage)
+    assert (totals.cost_units, totals.unpriced, totals.saved_units) == (cost + 10, 0, 2 * saved)
+    assert store.counters(LEDGER, ["total"])["total"] == (cost + 10, 2500, 0)
+    repriced = store.events(LEDGER)[0]
+    assert (repriced.cost_units, repriced.price, repriced.status, repriced.reason) == (cost, price, "ok", None)
+    assert repriced.price_source == "litellm"
+    assert {g.key: (g.requests, g.unpriced) for g in store.aggregate(LEDGER, "status")} == {"ok": (2, 0)}
+    acme = {g.key: g for g in store.aggregate(LEDGER, "model")}["acme-large-2"]
+    assert (acme.requests, acme.cost_units, acme.unpriced) == (1, cost, 0)
+    assert {g.key: g.requests for g in store.aggregate(LEDGER, "price_source")} == {"litellm": 2}
+
+
+def test_reset_forgets_the_ledger_but_keeps_meta_and_other_ledgers(store: Store) -> None:
+    """reset() drops events, totals, counters and reservations of one ledger; meta and other ledgers stay."""
+    record_all(store, sample_events())
+    store.record("other", make_event("o1"), ("total",))
+    store.set_meta(LEDGER, "budgets", '[{"limit": "5"}]')
+    assert store.reserve(LEDGER, "r1", [Check("total", limit_units=10**15)], 5, 0, ttl=60) is None
+    store.reset(LEDGER)
+    assert store.totals(LEDGER) == Totals()
+    assert store.events(LEDGER) == []
+    assert store.aggregate(LEDGER, "user") == []
+    assert store.counters(LEDGER, ["total"]) == {"total": (0, 0, 0)}
+    assert store.get_meta(LEDGER, "budgets") == '[{"limit": "5"}]'
+    assert store.totals("other").requests == 1
+    assert store.record(LEDGER, make_event("n1", cost_units=3), ("total",)) == {"total": (3, 1250)}
+
+
+def test_meta_round_trip(store: Store) -> None:
+    """set_meta() keeps a text value per ledger and key; get_meta() of an unknown key is None."""
+    store.set_meta(LEDGER, "budgets", "v1")
+    store.set_meta(LEDGER, "budgets", "v2 ✓")
+    store.set_meta("other", "budgets", "o")
+    assert store.get_meta(LEDGER, "budgets") == "v2 ✓"
+    assert store.get_meta("other", "budgets") == "o"
+    assert store.get_meta(LEDGER, "missing") is None
+
+
+def test_ledgers_are_isolated(store: Store) -> None:
+    """Two ledgers in one store share nothing: totals, counters, events, reservations."""
+    store.record("a", make_event("e1", cost_units=1), ("total",))
+    store.record("b", make_event("e2", cost_units=2), ("total",))
+    assert store.reserve("a", "r", [Check("total", limit_units=10)], 9, 0, ttl=60) is None
+    assert store.reserve("b", "r", [Check("total", limit_units=10)], 8, 0, ttl=60) is None
+    assert store.counters("a", ["total"])["total"] == (1, 1250, 9)
+    assert store.counters("b", ["total"])["total"] == (2, 1250, 8)
+    assert [e.call_id for e in store.events("b")] == ["e2"]
+
+
+def test_flush_returns_true_once_everything_is_written(store: Store) -> None:
+    """flush() returns True, and everything recorded before it is readable."""
+    for i in range(50):
+        store.record(LEDGER, make_event(f"e{i}"), ())
+    assert store.flush(10) is True
+    assert store.totals(LEDGER).requests == 50
+
+
+def test_metadata_json_cannot_hold_is_kept_as_text(store: Store) -> None:
+    """Metadata with NaN or arbitrary objects is recorded (never blocks the ledger) and groups still work."""
+
+    class Opaque:
+        def __str__(self) -> str:
+            return "opaque"
+
+    store.record(LEDGER, make_event("m1", metadata={"user": "alice", "score": float("nan"), "obj": Opaque()}), ())
+    store.record(LEDGER, make_event("m2", metadata={"user": "bob", "tags": ["x"]}), ())
+    assert store.totals(LEDGER).requests == 2
+    assert {g.key for g in store.aggregate(LEDGER, "user")} == {"alice", "bob"}
+    assert {g.key for g in store.aggregate(LEDGER, "tag")} == {"x", NONE_KEY}
+    assert str(store.events(LEDGER)[0].metadata["obj"]) == "opaque"
+
+
+def test_charges_may_be_any_sequence(store: Store) -> None:
+    """record() accepts charges as a list as well as a tuple."""
+    assert store.record(LEDGER, make_event("e1", cost_units=4), ["total", "user=a"]) == {
+        "total": (4, 1250),
+        "user=a": (4, 1250),
+    }
