@@ -64,6 +64,8 @@ log = logging.getLogger("tokencost")
 # How long a view waits for the success events of calls the reading thread has made (they fire on litellm's
 # pool a few ms after return). Past it the view answers with what is recorded and logs once.
 _RETURN_WAIT_S = 5.0
+# flush() without a timeout waits at most this long for success events (litellm can drop them under load).
+_FLUSH_EVENTS_MAX_S = 30.0
 # Call ids remembered for de-duplication: both success hooks fire within milliseconds of each other.
 _SEEN_MAX = 100_000
 # A reservation of a strict budget expires after this long without settling (a crashed worker).
@@ -404,14 +406,19 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
             wait = getattr(source, "wait", None)
             if callable(wait):
                 wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        # Without a timeout, a success event litellm dropped (its pool drops past 10,000 pending) must not hang us.
+        events_deadline = deadline if deadline is not None else time.monotonic() + _FLUSH_EVENTS_MAX_S
         with self._lock:
-            while any(not p.stream or p.ended for p in self._pending.values()):
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
+            while self._has_returned_pending():
+                left = events_deadline - time.monotonic()
+                if left <= 0:
+                    if deadline is None:
+                        self._warn("late-events", "tokencost: litellm's success events are late; totals may lag")
+                        break
                     return False
-                self._returned.wait(left if left is not None else 1.0)
-        left = None if deadline is None else max(0.0, deadline - time.monotonic())
-        return bool(self._safe_store("flush", lambda: self.store.flush(left), default=False))
+                self._returned.wait(left)
+        store_timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        return bool(self._safe_store("flush", lambda: self.store.flush(store_timeout), default=False))
 
     async def aflush(self, timeout: float | None = None) -> bool:
         """Flush from async code: also drains litellm's async logging worker of this event loop."""
@@ -1143,18 +1150,24 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
             return  # never block an event loop: its calls are recorded before they return anyway
         except RuntimeError:
             pass
-        # Calls made by this thread, or by threads that have ended, have returned: wait for their events.
-        # (A live thread's pending call may still be in flight.)
-        me = threading.get_ident()
-        alive = {t.ident for t in threading.enumerate()} - {me}
         deadline = time.monotonic() + _RETURN_WAIT_S
         with self._lock:
-            while any(p.thread not in alive and (not p.stream or p.ended) for p in self._pending.values()):
+            while self._has_returned_pending():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self._warn("late-events", "tokencost: litellm's success events are late; totals may lag")
                     return
                 self._returned.wait(left)
+
+    def _has_returned_pending(self) -> bool:
+        """Whether a call that has returned still waits for its success event (call with ``_lock`` held).
+
+        Calls made by this thread, or by threads that have ended, have returned; a live thread's pending call
+        may still be in flight. A stream has returned once the consumer's thread ended it.
+        """
+        me = threading.get_ident()
+        alive = {t.ident for t in threading.enumerate()} - {me}
+        return any(p.thread not in alive and (not p.stream or p.ended) for p in self._pending.values())
 
     def _totals(self) -> Any:
         self._await_returned()
