@@ -151,3 +151,13 @@ def test_price_fallbacks_bill_cache_like_input() -> None:
     price = Price.per_mtok(2, 8)
     usage = Usage(input=1_000_000, cache_read=1_000_000, reasoning=1_000_000)
     assert from_units(price.cost_units(usage)) == Decimal("12.00")
+
+
+def test_long_prompt_is_billed_at_the_tier_price(tracker: CostTracker) -> None:
+    """gemini-2.5-pro above 200k prompt tokens is billed at litellm's above-200k prices, exactly."""
+    event = tracker.track(model="gemini-2.5-pro", prompt_tokens=300_000, completion_tokens=1_000)
+    # 300,000 x $2.50 + 1,000 x $15 per 1M (the tier's prices) = $0.765
+    assert event.cost == Decimal("0.765")
+    assert event.price_source == "litellm"
+    short = tracker.track(model="gemini-2.5-pro", prompt_tokens=100_000, completion_tokens=1_000)
+    assert short.cost == Decimal("0.135")  # 100,000 x $1.25 + 1,000 x $10 per 1M

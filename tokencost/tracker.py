@@ -977,54 +977,28 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
                 metadata,
                 "cache_hit",
             )
+        if price is not None and price.tier_above_tokens is not None and usage.prompt_tokens > price.tier_above_tokens:
+            if price.above_tier is not None:
+                price = price.above_tier  # a long prompt: the whole call is billed at the tier's prices
+            else:
+                # Several tiers tokencost does not model: litellm's own figure.
+                tier_cost = litellm_cost if litellm_cost is not None else _litellm_tier_cost(model, provider, usage)
+                if tier_cost is not None:
+                    return Event(
+                        call_id, now, model, provider, usage, tier_cost, "response_cost", None, 0, metadata, status,
+                        reason="priced by litellm (prompt above a pricing tier)", breakdown={"total": tier_cost},
+                    )  # fmt: skip
         if price is not None:
-            tier = price.tier_above_tokens
-            if tier is not None and usage.prompt_tokens > tier and litellm_cost is not None:
-                return Event(
-                    call_id,
-                    now,
-                    model,
-                    provider,
-                    usage,
-                    litellm_cost,
-                    "response_cost",
-                    None,
-                    0,
-                    metadata,
-                    status,
-                    reason="priced by litellm: prompt above a tier tokencost does not model",
-                    breakdown={"total": litellm_cost},
-                )
             return Event(
-                call_id,
-                now,
-                model,
-                provider,
-                usage,
-                price.cost_units(usage),
-                price.source,
-                price,
-                price.saved_units(usage),
-                metadata,
-                status,
-                reason,
-            )
+                call_id, now, model, provider, usage, price.cost_units(usage), price.source, price,
+                price.saved_units(usage), metadata, status, reason,
+            )  # fmt: skip
         if litellm_cost is not None:
+            # Pricing tokencost does not model (per-image or per-second prices): litellm's own figure.
             return Event(
-                call_id,
-                now,
-                model,
-                provider,
-                usage,
-                litellm_cost,
-                "response_cost",
-                None,
-                0,
-                metadata,
-                status,
-                reason="priced by litellm (no per-token price known)",
-                breakdown={"total": litellm_cost},
-            )
+                call_id, now, model, provider, usage, litellm_cost, "response_cost", None, 0, metadata, status,
+                reason="priced by litellm (no per-token price known)", breakdown={"total": litellm_cost},
+            )  # fmt: skip
         pending = self.prices.is_pending(model, provider)
         self._warn(
             f"unpriced:{model}",
@@ -1312,12 +1286,27 @@ def _check_track_counts(*counts: int) -> None:
 _TRACK_COUNTS = ("prompt_tokens", "completion_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
 
 
+def _litellm_tier_cost(model: str, provider: str, usage: Usage) -> int | None:
+    """litellm's cost of a call above a pricing tier tokencost does not model (rounded at 1e-12 USD)."""
+    try:
+        prompt, completion = litellm.cost_per_token(
+            model=model,
+            custom_llm_provider=provider,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cache_read_input_tokens=usage.cache_read,
+            cache_creation_input_tokens=usage.cache_write,
+        )
+    except Exception:  # litellm cannot price it either: the event keeps the base price
+        return None
+    return _response_cost_units(Decimal(str(prompt)) + Decimal(str(completion)))
+
+
 def _response_cost_units(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         return None
-    if value != value or value == float("inf"):
-        return None
-    return to_units(Decimal(str(value)))
+    amount = value if isinstance(value, Decimal) else Decimal(str(value))
+    return to_units(amount) if amount.is_finite() and amount > 0 else None
 
 
 def _when(value: float | str | None, name: str) -> float | None:

@@ -43,6 +43,8 @@ class Price:
     source_url: str | None = None
     # litellm bills prompts above this many tokens at a higher tier we do not model: use its response_cost.
     tier_above_tokens: int | None = None
+    # The price of a call whose prompt is above ``tier_above_tokens``, when tokencost models the tier.
+    above_tier: Price | None = None
     # Pico-dollars per token for each bucket, when every price is a whole number of them (the fast path).
     _units: tuple[int, ...] | None = field(default=None, init=False, repr=False, compare=False)
     _hash: int = field(default=0, init=False, repr=False, compare=False)

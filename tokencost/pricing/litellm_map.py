@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -33,13 +34,31 @@ def _decimal(value: Any) -> Decimal | None:
 
 
 def price_from_entry(info: dict[str, Any]) -> Price | None:
-    """Build a ``Price`` from one entry of litellm's map, or ``None`` when it has no per-token input price."""
+    """Build a ``Price`` from one entry of litellm's map, or ``None`` when it has no per-token input price.
+
+    A model with one long-context tier (``*_above_200k_tokens``) gets that tier's prices as ``above_tier``;
+    several tiers are left to litellm's own ``response_cost``.
+    """
     values = {bucket: _decimal(info.get(key)) for bucket, key in _FIELDS.items()}
     if values["input"] is None:
         return None
-    tiers = [int(m.group(1)) * 1000 for key in info if (m := _TIER.match(key))]
+    source_url = info.get("source") if isinstance(info.get("source"), str) else None
+    tiers = sorted({int(m.group(1)) for key in info if (m := _TIER.match(key))})
+    above_tier = None
+    if len(tiers) == 1:
+        suffix = f"_above_{tiers[0]}k_tokens"
+        tier = {bucket: _decimal(info.get(key + suffix)) for bucket, key in _FIELDS.items()}
+        merged = {bucket: tier[bucket] if tier[bucket] is not None else values[bucket] for bucket in _FIELDS}
+        above_tier = _price(merged, source_url)
+    base = _price(values, source_url)
+    if not tiers:
+        return base
+    return replace(base, tier_above_tokens=tiers[0] * 1000, above_tier=above_tier)
+
+
+def _price(values: dict[str, Decimal | None], source_url: str | None) -> Price:
     return Price(
-        input=values["input"],
+        input=values["input"] or Decimal(0),
         output=values["output"] or Decimal(0),
         cache_read=values["cache_read"],
         cache_write=values["cache_write"],
@@ -48,8 +67,7 @@ def price_from_entry(info: dict[str, Any]) -> Price | None:
         audio_out=values["audio_out"],
         image=values["image"],
         source="litellm",
-        source_url=info.get("source") if isinstance(info.get("source"), str) else None,
-        tier_above_tokens=min(tiers) if tiers else None,
+        source_url=source_url,
     )
 
 
