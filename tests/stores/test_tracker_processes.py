@@ -16,9 +16,10 @@ import pytest
 
 from tokencost.stores import store_from_url
 
+from .test_store_processes import run_workers
+
 pytestmark = pytest.mark.slow
 
-JOIN_TIMEOUT = 180.0
 LIMIT_UNITS = 10**12  # $1.00
 CALL_UNITS = 5 * 10**10  # $0.05: 10 prompt tokens at $1,000/M + 20 output tokens at $2,000/M (litellm's mock usage)
 
@@ -68,24 +69,7 @@ def tracker_worker(url: str, strict: bool, barrier: Any, results: Any) -> None:
 def race(ctx: BaseContext, url: str, workers: int, strict: bool) -> int:
     """Run the workers; return how many calls they made together."""
     barrier = ctx.Barrier(workers)
-    results = ctx.Queue()
-    procs = [
-        ctx.Process(target=tracker_worker, args=(url, strict, barrier, results), daemon=True) for _ in range(workers)
-    ]
-    for proc in procs:
-        proc.start()
-    out = []
-    try:
-        for _ in procs:
-            out.append(results.get(timeout=JOIN_TIMEOUT))
-    finally:
-        for proc in procs:
-            proc.join(timeout=10)
-            if proc.is_alive():
-                proc.kill()
-    failures = [r for r in out if isinstance(r, str)]
-    assert not failures, failures[0]
-    return sum(out)
+    return sum(run_workers(ctx, tracker_worker, [(url, strict, barrier)] * workers))
 
 
 def spent_units(url: str) -> tuple[int, int]:
