@@ -23,7 +23,6 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from tokencost.errors import BudgetExceededError
 from tokencost.money import from_units, parse_amount, to_units
 
 if TYPE_CHECKING:
@@ -324,6 +323,8 @@ class ScopedBudget:
     def check(self) -> None:
         """Raise ``BudgetExceededError`` when the block's limit is spent."""
         if self.exceeded:
+            from tokencost.errors import BudgetExceededError  # imports litellm: only when refusing
+
             raise BudgetExceededError(
                 self.max_cost_usd,
                 from_units(self._spent_units),

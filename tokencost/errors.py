@@ -11,73 +11,16 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
-import litellm
+if TYPE_CHECKING:
+    from tokencost._budget_error import BudgetExceededError
 
 __all__ = ["BudgetExceededError", "MissingExtraError", "PriceNotFoundError", "StoreError", "TokencostError"]
 
 
 class TokencostError(Exception):
     """Base class of every error tokencost raises."""
-
-
-class BudgetExceededError(TokencostError, litellm.BudgetExceededError):  # type: ignore[misc]
-    """A budget is spent: the call was refused before any request was sent.
-
-    Attributes:
-        budget: the limit in USD (``None`` for a token-only limit).
-        total_cost: what the scope has spent in USD (plus reservations, under a strict budget).
-        scope: the scope's label, e.g. ``"total"`` or ``"user=alice, day"``.
-        max_tokens: the token limit, when the refusal is about tokens.
-        tokens: the tokens the scope has used.
-    """
-
-    def __init__(
-        self,
-        budget: Decimal | None,
-        total_cost: Decimal,
-        scope: str = "total",
-        *,
-        max_tokens: int | None = None,
-        tokens: int | None = None,
-    ) -> None:
-        self.budget = budget
-        self.total_cost = total_cost
-        self.scope = scope
-        self.max_tokens = max_tokens
-        self.tokens = tokens
-        if budget is not None and (max_tokens is None or tokens is None or tokens < max_tokens):
-            spent = f"${_show(total_cost)} of ${_show(budget)}"
-        else:
-            spent = f"{tokens:,} of {max_tokens:,} tokens"
-        message = f"budget '{scope}' spent: {spent}"
-        # litellm's class builds its own message from floats; keep ours, and its attributes.
-        litellm.BudgetExceededError.__init__(
-            self, current_cost=float(total_cost), max_budget=float(budget or 0), message=message
-        )
-        self.message = message
-        self.args = (message,)
-
-    def __str__(self) -> str:
-        return self.message
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (
-            _rebuild_budget_error,
-            (self.budget, self.total_cost, self.scope, self.max_tokens, self.tokens),
-        )
-
-
-def _rebuild_budget_error(
-    budget: Decimal | None, total_cost: Decimal, scope: str, max_tokens: int | None, tokens: int | None
-) -> BudgetExceededError:
-    return BudgetExceededError(budget, total_cost, scope, max_tokens=max_tokens, tokens=tokens)
-
-
-def _show(amount: Decimal) -> str:
-    """Show cents, or four decimals when the amount has more digits than cents."""
-    return f"{amount:.2f}" if amount == amount.quantize(Decimal("0.01")) else f"{amount:.4f}"
 
 
 class StoreError(TokencostError):
@@ -100,3 +43,13 @@ class MissingExtraError(TokencostError, ImportError):
     def __init__(self, extra: str, module: str) -> None:
         self.extra = extra
         super().__init__(f"{module} is not installed: pip install 'tokencost[{extra}]'")
+
+
+def __getattr__(name: str) -> Any:
+    # BudgetExceededError subclasses litellm's class, so defining it imports litellm (seconds): only on first use,
+    # so reading a ledger (the CLI, the server) does not pay for it.
+    if name == "BudgetExceededError":
+        from tokencost._budget_error import BudgetExceededError
+
+        return BudgetExceededError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import sqlite3
 import threading
+from decimal import Decimal
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 
 from tokencost.errors import StoreError
+from tokencost.events import Event
 from tokencost.stores import store_from_url
-from tokencost.stores.base import Check
-from tokencost.stores.sqlite import SQLiteStore
+from tokencost.stores.base import Check, Group
+from tokencost.stores.sqlite import DIMENSIONS, SQLiteStore
+from tokencost.usage import Usage
 
-from . import T0, make_event
+from . import DAY, GPT4O, SONNET, T0, make_event
 
 
 def test_store_from_url_builds_sqlite_store_and_creates_folders(tmp_path: Path) -> None:
@@ -239,3 +245,183 @@ def test_a_queued_settlement_keeps_its_reservation_visible(sqlite_url: str) -> N
     finally:
         a.close()
         b.close()
+
+
+# -- the groups table: running sums per model, provider, user, tag, day, status and price_source ------------------
+MIDNIGHT = T0 + 8 * 3600  # 2025-11-25T00:00:00Z
+_SUMS = "requests, cost, unpriced, saved, input, cache_read, cache_write, output, reasoning"
+
+
+class UserKey:
+    """A metadata key that is not a str but reads as "user"."""
+
+    def __str__(self) -> str:
+        return "user"
+
+
+def odd_events() -> list[Event]:
+    """Events whose groups are easy to get wrong: odd metadata values, timestamps at midnight, unpriced ones."""
+    events = [
+        make_event("e1", metadata={"user": "alice", "tags": ["a", "b", "a"]}),
+        make_event("e2", metadata={"user": "bob", "tags": ("x",)}, timestamp=MIDNIGHT - 0.0004),  # SQLite: next day
+        make_event("e3", metadata={"user": "bob", "tags": ["x"]}, timestamp=MIDNIGHT - 0.0006),
+        make_event("e4", metadata={"user": 7, "tags": []}, timestamp=MIDNIGHT),
+        make_event("e5", metadata={"user": True, "tags": [1, "1", True, None, "(none)", 2.5, {"k": 1}]}),
+        make_event("e6", metadata={"user": 1.5, "tags": "solo"}, timestamp=int(MIDNIGHT) + 5),
+        make_event("e7", metadata={"user": "nul\x00byte", "tags": ["t\x00x"]}),
+        make_event("e8", metadata={"user": float("nan"), "tags": ["nan"]}),  # encoded through plain_json
+        make_event("e9", metadata={"user": {"id": 3}, "tags": None, "team": "search"}),
+        make_event("e10", metadata={"user": 2**70}),
+        make_event("e11", metadata={}, model="claude-sonnet-4-5", provider="anthropic", price=SONNET),
+        make_event("e12", metadata={"user": "zoë", "tags": ["ünï"]}, timestamp=MIDNIGHT + DAY - 0.0004),
+        make_event("e13", metadata={"user": Decimal("1.5")}),  # kept as its str
+        make_event("e14", metadata=MappingProxyType({"user": "carol", "tags": ["m"]})),
+        # A key JSON cannot hold: plain_json keeps it as its str, which then overwrites "user".
+        make_event("e16", metadata={"user": "dan", UserKey(): "erin", "tags": ([1],)}),
+        make_event("p1", price=None, status="pending", reason="price lookup", metadata={"user": False, "tags": [3]}),
+        make_event("p2", price=None, status="pending", reason="price lookup", model="acme", metadata={"user": "alice"}),
+    ]
+    events.append(
+        Event("e15", MIDNIGHT + 60, "gpt-4o", "openai", Usage(input=10), 5, price_source=None, metadata={"user": ""})
+    )
+    return events
+
+
+def group_table(path: Path, ledger: str) -> dict[tuple[str, str], tuple[int, ...]]:
+    """Return the groups table's rows of ``ledger``: (dim, key) -> sums."""
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute(f"SELECT dim, key, {_SUMS} FROM groups WHERE ledger = ?", (ledger,)).fetchall()
+    finally:
+        conn.close()
+    return {(dim, key): tuple(sums) for dim, key, *sums in rows}
+
+
+def full_group_by(store: SQLiteStore, ledger: str) -> dict[str, list[Group]]:
+    """Group every event of ``ledger`` with SQL over the events table (a bound on the time takes that path)."""
+    return {dim: store.aggregate(ledger, dim, since=-math.inf) for dim in DIMENSIONS}
+
+
+def assert_groups_match(store: SQLiteStore, path: Path, ledger: str) -> None:
+    """Assert that the groups table, and aggregate() reading it, equal a full GROUP BY over the events."""
+    expected = full_group_by(store, ledger)
+    table = group_table(path, ledger)
+    assert table == {
+        (dim, g.key): (
+            g.requests,
+            g.cost_units,
+            g.unpriced,
+            g.saved_units,
+            g.input_tokens,
+            g.cache_read_tokens,
+            g.cache_write_tokens,
+            g.output_tokens,
+            g.reasoning_tokens,
+        )
+        for dim, groups in expected.items()
+        for g in groups
+    }
+    assert {dim: store.aggregate(ledger, dim) for dim in DIMENSIONS} == expected
+
+
+def test_groups_table_equals_a_full_group_by(sqlite_url: str, tmp_path: Path) -> None:
+    """The groups table equals GROUP BY over the events after records, update_cost, reset and reopening."""
+    path = tmp_path / "ledger.db"
+    store = SQLiteStore(sqlite_url, batch_size=5)  # several batches, some written by the recording thread
+    for event in odd_events():
+        store.record("app", event, ("total",))
+    store.record("other", make_event("o1", metadata={"user": "olga", "tags": ["a"]}))
+    store.flush()
+    groups = full_group_by(store, "app")
+    assert [g.key for g in groups["day"]] == ["2025-11-24", "2025-11-25", "2025-11-26"]
+    assert {g.key: g.requests for g in groups["day"]} == {"2025-11-24": 13, "2025-11-25": 4, "2025-11-26": 1}
+    assert {g.key: g.requests for g in groups["tag"]}["x"] == 2
+    users = {g.key for g in groups["user"]}
+    assert users >= {"alice", "bob", "7", "True", "False", "1.5", "zoë", "carol", "nan", "erin"}
+    assert "dan" not in users
+    assert_groups_match(store, path, "app")
+
+    # A late price moves the event from its status and price_source groups to "ok" and the price's source.
+    assert store.update_cost("app", "p1", 123_456, GPT4O, ("total",))
+    assert store.update_cost("app", "p2", 7, SONNET)
+    assert_groups_match(store, path, "app")
+    assert {g.key: g.requests for g in store.aggregate("app", "status")} == {"ok": 18}
+    assert ("status", "pending") not in group_table(path, "app")  # emptied groups are deleted
+
+    store.reset("app")
+    assert group_table(path, "app") == {}
+    assert store.aggregate("app", "model") == []
+    assert_groups_match(store, path, "other")
+
+    for event in odd_events()[:6]:
+        store.record("app", event, ("total",))
+    store.close()
+    reopened = SQLiteStore(sqlite_url)
+    try:
+        assert_groups_match(reopened, path, "app")
+        assert_groups_match(reopened, path, "other")
+        reopened.record("app", make_event("n1", metadata={"user": "alice"}))
+        assert_groups_match(reopened, path, "app")  # aggregate() writes queued events first
+    finally:
+        reopened.close()
+
+
+def test_a_schema_1_file_is_upgraded(sqlite_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A file of the first layout (no groups table) gets one, summed from its events, when opened."""
+    path = tmp_path / "ledger.db"
+    store = SQLiteStore(sqlite_url)
+    for event in odd_events():
+        store.record("app", event)
+    store.record("other", make_event("o1", metadata={"user": "olga"}))
+    store.close()
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE groups")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+
+    with caplog.at_level(logging.WARNING, logger="tokencost"):
+        store = SQLiteStore(sqlite_url)
+    try:
+        assert "upgrading" in caplog.text
+        conn = sqlite3.connect(path)
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        conn.close()
+        assert_groups_match(store, path, "app")
+        assert_groups_match(store, path, "other")
+        assert sum(g.requests for g in store.aggregate("app", "model")) == len(odd_events())
+    finally:
+        store.close()
+
+
+def test_events_written_without_groups_are_summed_again(
+    sqlite_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Events a schema-1 tokencost adds (it had the file open before the upgrade) are noticed and summed in."""
+    path = tmp_path / "ledger.db"
+    store = SQLiteStore(sqlite_url)
+    try:
+        for event in odd_events():
+            store.record("app", event)
+        store.flush()
+        # What a schema-1 writer does: the event and the totals, not the groups.
+        conn = sqlite3.connect(path)
+        columns = (
+            "ledger, call_id, ts, model, provider, cost, saved, input, cache_read, cache_write, output, reasoning,"
+            " audio_in, audio_out, image, price_source, price_id, breakdown, metadata, status, reason"
+        )
+        copied = columns.replace("model,", "'old-writer-model',", 1)
+        conn.execute(f"INSERT INTO events ({columns}) SELECT {copied} FROM events WHERE call_id = 'e1'")
+        conn.execute(
+            "UPDATE totals SET requests = requests + 1, cost = cost + (SELECT cost FROM events WHERE call_id = 'e1')"
+            " WHERE ledger = 'app'"
+        )
+        conn.commit()
+        conn.close()
+        with caplog.at_level(logging.WARNING, logger="tokencost"):
+            by_model = {g.key: g.requests for g in store.aggregate("app", "model")}
+        assert "do not add up" in caplog.text
+        assert by_model["old-writer-model"] == 1
+        assert_groups_match(store, path, "app")
+    finally:
+        store.close()

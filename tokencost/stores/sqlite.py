@@ -22,6 +22,16 @@ reserved + this reservation against each limit, so processes sharing the file ne
 of them fits under. An event's reservation is deleted in the transaction that writes the event: until then
 other processes still see the reservation, so spent + reserved never undercounts.
 
+**Group sums.** Besides running totals, the file keeps running sums of each group of ``DIMENSIONS`` (model,
+provider, user: metadata ``"user"``, tag: each of metadata ``"tags"``, day: UTC date, status, price_source),
+written in the transaction that writes the events (and by ``update_cost``, cleared by ``reset``). So
+``aggregate()`` by one of these over the whole history reads a few rows (a per-user budget line over a million
+events: milliseconds, not seconds); with ``since``/``until``, or by another metadata key, it groups the events
+in SQL. The sums are keyed exactly as that SQL groups. Schema 2 added them: a schema 1 file is upgraded when it
+is first opened (about 3 s per million events, holding the write lock meanwhile); should a schema 1 tokencost
+that had the file open already keep writing, ``aggregate()`` notices that the groups no longer add up to the
+totals and sums them again.
+
 One connection per store object, guarded by a lock (threads share it). Amounts are signed 64-bit integers: a
 ledger holds up to about $9.2 million. Prices are kept once each as decimal text (exact), so ``events()``
 returns events equal to those recorded (metadata goes through JSON: tuples come back as lists). Only unpriced
@@ -33,10 +43,12 @@ The write-behind queue (``WriteBehind``) and the JSON helpers are shared with ``
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import json
 import logging
 import math
+import operator
 import os
 import sqlite3
 import threading
@@ -53,12 +65,14 @@ from tokencost.pricing import Price
 from tokencost.stores.base import NONE_KEY, Check, Group, Store, Totals
 from tokencost.usage import Usage
 
-__all__ = ["SQLiteStore", "WriteBehind"]
+__all__ = ["DIMENSIONS", "SQLiteStore", "WriteBehind"]
 
 logger = logging.getLogger("tokencost")
 
 _T = TypeVar("_T")
-_SCHEMA_VERSION = 1
+_K = TypeVar("_K")
+# 1: the first layout. 2: adds the groups table (a version 1 file is upgraded when opened).
+_SCHEMA_VERSION = 2
 _N_SUMS = 9  # Totals fields: requests, cost, unpriced, saved, then five token buckets.
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -670,6 +684,23 @@ CREATE TABLE IF NOT EXISTS totals (
     output INTEGER NOT NULL,
     reasoning INTEGER NOT NULL
 ) WITHOUT ROWID;
+-- Running sums of each group of each dimension in DIMENSIONS: aggregate() over the whole history reads these
+-- few rows instead of grouping every event. Written in the transactions that write events.
+CREATE TABLE IF NOT EXISTS groups (
+    ledger TEXT NOT NULL,
+    dim TEXT NOT NULL,
+    key TEXT NOT NULL,
+    requests INTEGER NOT NULL,
+    cost INTEGER NOT NULL,
+    unpriced INTEGER NOT NULL,
+    saved INTEGER NOT NULL,
+    input INTEGER NOT NULL,
+    cache_read INTEGER NOT NULL,
+    cache_write INTEGER NOT NULL,
+    output INTEGER NOT NULL,
+    reasoning INTEGER NOT NULL,
+    PRIMARY KEY (ledger, dim, key)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS counters (
     ledger TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -735,6 +766,59 @@ _METADATA_GROUP = (
     "(SELECT CASE j.type WHEN 'true' THEN 'True' WHEN 'false' THEN 'False' WHEN 'null' THEN NULL"
     " ELSE CAST(j.value AS TEXT) END FROM json_each(e.metadata) AS j WHERE j.key = ?)"
 )
+# The tags of an event's metadata, one row each (duplicates once); no row when "tags" is not a JSON array.
+_TAGS_SQL = (
+    "SELECT DISTINCT CAST(j.value AS TEXT) FROM json_each(?1, '$.tags') AS j WHERE json_type(?1, '$.tags') = 'array'"
+)
+
+# Dimensions kept as running group sums (RedisStore keeps the same ones).
+DIMENSIONS = ("model", "provider", "user", "tag", "day", "status", "price_source")
+_GROUP_COLUMNS = "requests, cost, unpriced, saved, input, cache_read, cache_write, output, reasoning"
+# Add sums to a group (the sums are in Totals field order).
+_ADD_GROUP = (
+    f"INSERT INTO groups (ledger, dim, key, {_GROUP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (ledger, dim, key) DO UPDATE SET"
+    " requests = requests + excluded.requests, cost = cost + excluded.cost, unpriced = unpriced + excluded.unpriced,"
+    " saved = saved + excluded.saved, input = input + excluded.input,"
+    " cache_read = cache_read + excluded.cache_read, cache_write = cache_write + excluded.cache_write,"
+    " output = output + excluded.output, reasoning = reasoning + excluded.reasoning"
+)
+# The key of each dimension but "tag", as aggregate()'s SQL groups by it (str(None) when that is NULL).
+_KEY_SQL = {
+    **{dim: f"COALESCE({expr}, 'None')" for dim, expr in _GROUP_SQL.items()},
+    "user": f"COALESCE({_METADATA_GROUP.replace('?', repr('user'))}, '{NONE_KEY}')",
+}
+# The user group of metadata JSON ``?``.
+_USER_SQL = "SELECT " + _KEY_SQL["user"].replace("e.metadata", "?")
+_NO_TAGS = (NONE_KEY,)  # the tag groups of an event without tags
+_MOVED_DIMENSIONS = tuple(dim for dim in DIMENSIONS if dim != "tag")  # the dimensions of _KEY_SQL
+_MAX_I64 = 2**63  # JSON integers SQLite reads back exactly lie strictly within +-2^63
+_DAY_S = 86_400.0
+_LAST_DAY_S = 253_402_300_800.0  # 10000-01-01: dates beyond are SQLite's business
+_EPOCH_ORDINAL = 719_163  # datetime.date(1970, 1, 1).toordinal()
+
+
+def _encodes_as(metadata: dict[str, Any], text: str) -> bool:
+    """Tell whether ``metadata`` encodes to ``text`` as it is (``metadata_to_json`` did not need ``plain_json``)."""
+    try:
+        return encode_json(metadata) == text
+    except (ValueError, TypeError, RecursionError):
+        return False
+
+
+def _plain_user(value: Any) -> str | None:
+    """Return the user group of a bool or int metadata value as aggregate()'s SQL shows it; None for others."""
+    if value is True or value is False:
+        return str(value)
+    if type(value) is int and -_MAX_I64 < value < _MAX_I64:
+        return str(value)
+    return None
+
+
+def _add_sums(groups: dict[_K, list[int]], key: _K, sums: list[int]) -> None:
+    """Add ``sums`` to the sums of ``key`` in ``groups``."""
+    acc = groups.get(key)
+    groups[key] = list(sums) if acc is None else list(map(operator.add, acc, sums))
 
 
 def _path_from_url(url: str) -> str:
@@ -757,6 +841,8 @@ class _Database:
         self.conn: sqlite3.Connection | None = None
         self._price_ids: dict[str, int] = {}  # price JSON -> committed prices.id (ids never change)
         self._new_price_ids: dict[str, int] = {}  # ids added by the open transaction
+        self._days: dict[int, str] = {}  # days since the epoch -> ISO date
+        self._metadata_cache: dict[str, tuple[str, tuple[str, ...]]] = {}  # metadata JSON -> user and tag groups
         try:
             parent = os.path.dirname(os.path.abspath(path))
             if path != ":memory:" and not os.path.isdir(parent):
@@ -781,6 +867,17 @@ class _Database:
                     for statement in _SCHEMA.split(";"):
                         if statement.strip():
                             conn.execute(statement)
+                    if version >= 1:
+                        # A version 1 file has events but no groups: sum them once (seconds for millions of
+                        # events, while other processes wait up to their busy_timeout to open the file).
+                        logger.warning(
+                            "sqlite store: upgrading %s to schema %d (summing its events by group once)",
+                            path,
+                            _SCHEMA_VERSION,
+                        )
+                        started = time.perf_counter()
+                        self.build_groups(conn, None)
+                        logger.info("sqlite store: upgraded %s in %.1f s", path, time.perf_counter() - started)
                     conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
                 conn.execute("COMMIT")
             except BaseException:
@@ -846,12 +943,21 @@ class _Database:
         return self.write(lambda conn: self.write_rows(conn, batch))
 
     def write_rows(self, conn: sqlite3.Connection, batch: Batch) -> dict[tuple[str, str], tuple[int, int]]:
-        """Write a batch within the caller's transaction; return the charged counters' new values."""
+        """Write a batch within the caller's transaction; return the charged counters' new values.
+
+        Also adds the batch to its ledgers' totals and groups: summed by kind (events sharing every group key, of
+        which a batch has few) as the rows are built, then each kind is spread over its groups.
+        """
         price_ids = self._price_ids
         rows: list[tuple[Any, ...]] = []
         append = rows.append
         last_price: Price | None = None
         price_id: int | None = None
+        # (ledger, model, provider, status, price_source, day, metadata JSON) -> Totals sums
+        kinds: dict[tuple[Any, ...], list[int]] = {}
+        metadata_of: dict[str, Mapping[str, Any]] = {}  # metadata JSON -> the metadata of one event
+        day = ""
+        day_lo, day_hi = 1.0, 0.0  # timestamps in [day_lo, day_hi) fall on ``day``
         for ledger, event, _, _ in batch.items:
             price = event.price
             if price is not last_price:
@@ -864,38 +970,192 @@ class _Database:
                     if price_id is None:
                         price_id = self.price_id(conn, text)
             usage = event.usage
+            input_ = usage.input
+            cache_read = usage.cache_read
+            cache_write = usage.cache_write
+            output = usage.output
+            reasoning = usage.reasoning
+            cost = event.cost_units
+            saved = event.saved_units
+            ts = event.timestamp
             metadata = event.metadata
             breakdown = event.breakdown
+            model = event.model
+            provider = event.provider
+            status = event.status
+            source = event.price_source
+            text = metadata_to_json(metadata) if metadata else "{}"
+            if not day_lo <= ts < day_hi:
+                day, day_lo, day_hi = self._day(conn, ts)
             append(
                 (
                     ledger,
                     event.call_id,
-                    event.timestamp,
-                    event.model,
-                    event.provider,
-                    event.cost_units,
-                    event.saved_units,
-                    usage.input,
-                    usage.cache_read,
-                    usage.cache_write,
-                    usage.output,
-                    usage.reasoning,
+                    ts,
+                    model,
+                    provider,
+                    cost,
+                    saved,
+                    input_,
+                    cache_read,
+                    cache_write,
+                    output,
+                    reasoning,
                     usage.audio_in,
                     usage.audio_out,
                     usage.image,
-                    event.price_source,
+                    source,
                     price_id,
                     None if breakdown is None else encode_json(dict(breakdown)),
-                    metadata_to_json(metadata) if metadata else "{}",
-                    event.status,
+                    text,
+                    status,
                     event.reason,
                 )
             )
+            kind = (ledger, model, provider, status, source, day, text)
+            sums = kinds.get(kind)
+            if sums is None:
+                if text not in metadata_of:
+                    metadata_of[text] = metadata
+                kinds[kind] = [
+                    1,
+                    0 if cost is None else cost,
+                    1 if cost is None else 0,
+                    saved,
+                    input_,
+                    cache_read,
+                    cache_write,
+                    output,
+                    reasoning,
+                ]
+            else:
+                sums[0] += 1
+                if cost is None:
+                    sums[2] += 1
+                else:
+                    sums[1] += cost
+                sums[3] += saved
+                sums[4] += input_
+                sums[5] += cache_read
+                sums[6] += cache_write
+                sums[7] += output
+                sums[8] += reasoning
         conn.executemany(_INSERT_EVENT, rows)
-        conn.executemany(_ADD_TOTALS, [(ledger, *sums) for ledger, sums in batch.totals().items()])
+        # Fold the kinds by what decides their user and tag groups and by what decides the others first: two
+        # additions a kind instead of one per group.
+        by_metadata: dict[tuple[str, str], list[int]] = {}
+        by_rest: dict[tuple[str, ...], list[int]] = {}
+        for (ledger, model, provider, status, source, day, text), sums in kinds.items():
+            _add_sums(by_metadata, (ledger, text), sums)
+            _add_sums(by_rest, (ledger, model, provider, status, NONE_KEY if source is None else source, day), sums)
+        totals: dict[str, list[int]] = {}
+        groups: dict[tuple[str, str, str], list[int]] = {}
+        for (ledger, model, provider, status, source, day), sums in by_rest.items():
+            _add_sums(totals, ledger, sums)
+            _add_sums(groups, (ledger, "model", model), sums)
+            _add_sums(groups, (ledger, "provider", provider), sums)
+            _add_sums(groups, (ledger, "day", day), sums)
+            _add_sums(groups, (ledger, "status", status), sums)
+            _add_sums(groups, (ledger, "price_source", source), sums)
+        for (ledger, text), sums in by_metadata.items():
+            user, tags = self._metadata_keys(conn, text, metadata_of[text])
+            _add_sums(groups, (ledger, "user", user), sums)
+            for tag in tags:
+                _add_sums(groups, (ledger, "tag", tag), sums)
+        conn.executemany(_ADD_TOTALS, [(ledger, *sums) for ledger, sums in totals.items()])
+        conn.executemany(_ADD_GROUP, [(*key, *sums) for key, sums in groups.items()])
         if batch.drops:
             conn.executemany("DELETE FROM reservations WHERE ledger = ? AND id = ?", list(batch.drops))
         return self.charge(conn, [(led, key, u, t) for (led, key), (u, t) in batch.charges.items()])
+
+    def _metadata_keys(
+        self, conn: sqlite3.Connection, text: str, metadata: Mapping[str, Any] | None
+    ) -> tuple[str, tuple[str, ...]]:
+        """Return the user group and tag groups of metadata JSON ``text`` as aggregate()'s SQL finds them.
+
+        Worked out from ``metadata`` (``text`` decoded when None) when ``text`` is its JSON as it is (not through
+        ``plain_json``) and its user and tags are plain values (str, int, bool, None; tags a list of str); asked
+        of that SQL otherwise, so the groups always agree with it.
+        """
+        keys = self._metadata_cache.get(text)
+        if keys is not None:
+            return keys
+        if metadata is None:
+            try:
+                metadata = json.loads(text)
+            except ValueError:
+                metadata = None  # asked of the SQL below
+        user: str | None = None
+        tags: tuple[str, ...] | None = None
+        if type(metadata) is dict and (not metadata or _encodes_as(metadata, text)):
+            value = metadata.get("user")
+            if value is None:
+                user = NONE_KEY
+            elif type(value) is str:
+                user = value if "\x00" not in value else None
+            else:
+                user = _plain_user(value)
+            value = metadata.get("tags")
+            if value is None or type(value) is str or type(value) is dict:
+                tags = _NO_TAGS  # not a JSON array
+            elif (type(value) is list or type(value) is tuple) and all(
+                type(tag) is str and "\x00" not in tag for tag in value
+            ):
+                tags = tuple(dict.fromkeys(value)) or _NO_TAGS
+        if user is None:
+            user = conn.execute(_USER_SQL, (text,)).fetchone()[0]
+        if tags is None:
+            tags = tuple(NONE_KEY if tag is None else tag for (tag,) in conn.execute(_TAGS_SQL, (text,))) or _NO_TAGS
+        if len(self._metadata_cache) >= _CODEC_CACHE_SIZE:
+            self._metadata_cache.clear()
+        keys = self._metadata_cache[text] = (user, tags)
+        return keys
+
+    def _day(self, conn: sqlite3.Connection, ts: float) -> tuple[str, float, float]:
+        """Return the UTC day of ``ts`` as SQLite's ``date(ts, 'unixepoch')`` has it, and the span it covers.
+
+        SQLite rounds to the millisecond first, so within a millisecond of midnight it decides (and ``ts`` outside
+        0001-9999, or not a number); elsewhere the day is the floor of ``ts / 86400``.
+        """
+        if isinstance(ts, (float, int)) and 0.0 <= ts < _LAST_DAY_S:
+            number, rest = divmod(ts, _DAY_S)
+            if 0.001 <= rest < _DAY_S - 0.001:
+                key = self._days.get(int(number))
+                if key is None:
+                    if len(self._days) >= _CODEC_CACHE_SIZE:
+                        self._days.clear()
+                    key = self._days[int(number)] = dt.date.fromordinal(_EPOCH_ORDINAL + int(number)).isoformat()
+                start = number * _DAY_S
+                return key, start + 0.001, start + _DAY_S - 0.001
+        return str(conn.execute("SELECT date(?, 'unixepoch')", (ts,)).fetchone()[0]), 1.0, 0.0
+
+    def build_groups(self, conn: sqlite3.Connection, ledger: str | None) -> None:
+        """Sum the groups table afresh from the events of ``ledger`` (of every ledger when None).
+
+        One pass: SQL sums the events by kind (about 3 s for a million events), the kinds are spread over their
+        groups here as ``write_rows`` does.
+        """
+        only, params = ("WHERE e.ledger = ?", (ledger,)) if ledger is not None else ("", ())
+        conn.execute(f"DELETE FROM groups {only.replace('e.', '')}", params)
+        kinds = conn.execute(
+            f"SELECT e.ledger, e.model, e.provider, e.status, {_KEY_SQL['price_source']}, {_KEY_SQL['day']},"
+            f" e.metadata, {_SUMS_SQL} FROM events AS e {only} GROUP BY 1, 2, 3, 4, 5, 6, 7",
+            params,
+        )
+        groups: dict[tuple[str, str, str], list[int]] = {}
+        for led, model, provider, status, source, day, text, *sums in kinds.fetchall():
+            user, tags = self._metadata_keys(conn, text, None)
+            for dim, key in (
+                ("model", model),
+                ("provider", provider),
+                ("user", user),
+                ("day", day),
+                ("status", status),
+                ("price_source", source),
+                *(("tag", tag) for tag in tags),
+            ):
+                _add_sums(groups, (led, dim, key), sums)
+        conn.executemany(_ADD_GROUP, [(*key, *sums) for key, sums in groups.items()])
 
     def price_id(self, conn: sqlite3.Connection, text: str) -> int:
         """Return the id of a price's JSON, adding it to the prices table when new (inside a transaction)."""
@@ -960,6 +1220,45 @@ class _Database:
                         held[key][0] -= units
                         held[key][1] -= tokens
         return {key: (units, tokens) for key, (units, tokens) in held.items()}
+
+    def groups(self, ledger: str, dim: str) -> list[Any] | None:
+        """Return ``(key, *sums)`` of each group of ``dim`` from the groups table, or None when it cannot be trusted.
+
+        The model groups must add up to the totals (every event has one model). They do not when a tokencost
+        without the groups table (schema 1), which had the file open when it was upgraded, wrote events since:
+        then the groups of the ledger are summed again from the events, or None is returned when that fails.
+        """
+        conn = self._conn()
+        sql = f"SELECT key, {_GROUP_COLUMNS} FROM groups WHERE ledger = ? AND dim = ?"
+        try:
+            conn.execute("BEGIN")  # one snapshot for the groups and the totals
+            try:
+                rows = conn.execute(sql, (ledger, dim)).fetchall()
+                models = rows if dim == "model" else conn.execute(sql, (ledger, "model")).fetchall()
+                totals = (
+                    conn.execute(f"SELECT {_GROUP_COLUMNS} FROM totals WHERE ledger = ?", (ledger,)).fetchone()
+                    or (0,) * _N_SUMS
+                )
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite store {self.path}: {self.describe(exc)}") from exc
+        sums = [sum(column) for column in zip(*(row[1:] for row in models), strict=True)] or [0] * _N_SUMS
+        if sums == list(totals):
+            return rows
+        logger.warning(
+            "sqlite store %s: the groups of ledger %r do not add up to its totals (a tokencost older than schema "
+            "%d wrote to it?); summing them again from the events",
+            self.path,
+            ledger,
+            _SCHEMA_VERSION,
+        )
+        try:
+            self.write(lambda conn: self.build_groups(conn, ledger))
+        except StoreError as exc:
+            logger.warning("sqlite store %s: could not sum the groups again: %s", self.path, exc)
+            return None
+        return self.read(sql, (ledger, dim))
 
     def close(self) -> None:
         """Close the connection."""
@@ -1111,13 +1410,16 @@ class SQLiteStore(Store):
 
         def run(conn: sqlite3.Connection) -> dict[tuple[str, str], tuple[int, int]] | None:
             row = conn.execute(
-                "SELECT seq, cost, saved, input, cache_read, cache_write, output, reasoning, audio_in, audio_out, image"
-                " FROM events WHERE ledger = ? AND call_id = ? AND cost IS NULL ORDER BY seq DESC LIMIT 1",
+                "SELECT e.seq, e.cost, e.saved, e.input, e.cache_read, e.cache_write, e.output, e.reasoning,"
+                " e.audio_in, e.audio_out, e.image, e.metadata,"
+                f" {', '.join(_KEY_SQL[dim] for dim in _MOVED_DIMENSIONS)}"
+                " FROM events AS e WHERE e.ledger = ? AND e.call_id = ? AND e.cost IS NULL ORDER BY e.seq DESC LIMIT 1",
                 (ledger, call_id),
             ).fetchone()
             if row is None:
                 return None
-            seq, _, old_saved, *buckets = row
+            seq, _, old_saved, *buckets = row[:11]
+            metadata, *keys = row[11:]
             saved = price.saved_units(Usage(*buckets)) or old_saved
             price_id = self._db.price_id(conn, price_json)
             conn.execute(
@@ -1128,6 +1430,22 @@ class SQLiteStore(Store):
             conn.execute(
                 "UPDATE totals SET cost = cost + ?, unpriced = unpriced - 1, saved = saved + ? WHERE ledger = ?",
                 (cost_units, saved - old_saved, ledger),
+            )
+            # The event leaves its groups as it was and joins them as it is now (status and price_source change).
+            tokens = buckets[:5]
+            old = [1, 0, 1, old_saved, *tokens]
+            new = [1, cost_units, 0, saved, *tokens]
+            moves: dict[tuple[str, str, str], list[int]] = {}
+            tag_rows = conn.execute(_TAGS_SQL, (metadata,)).fetchall()
+            tags = [("tag", NONE_KEY if tag is None else tag) for (tag,) in tag_rows] or [("tag", NONE_KEY)]
+            source = NONE_KEY if price.source is None else price.source
+            new_keys = {"status": "ok", "price_source": source}
+            for dim, key in [*zip(_MOVED_DIMENSIONS, keys, strict=True), *tags]:
+                _add_sums(moves, (ledger, dim, key), [-v for v in old])
+                _add_sums(moves, (ledger, dim, new_keys.get(dim, key)), new)
+            conn.executemany(_ADD_GROUP, [(*key, *sums) for key, sums in moves.items()])
+            conn.executemany(
+                "DELETE FROM groups WHERE ledger = ? AND dim = ? AND key = ? AND requests = 0", list(moves)
             )
             return self._db.charge(conn, [(ledger, key, cost_units, 0) for key in dict.fromkeys(charges)])
 
@@ -1141,7 +1459,7 @@ class SQLiteStore(Store):
 
     def reset(self, ledger: str) -> None:
         def run(conn: sqlite3.Connection) -> None:
-            for table in ("events", "totals", "counters", "reservations"):
+            for table in ("events", "totals", "groups", "counters", "reservations"):
                 conn.execute(f"DELETE FROM {table} WHERE ledger = ?", (ledger,))
 
         with self._batcher.txn_lock:
@@ -1209,6 +1527,12 @@ class SQLiteStore(Store):
         return Totals.from_sums([a + b for a, b in zip(committed, queued, strict=True)])
 
     def aggregate(self, ledger: str, by: str, since: float | None = None, until: float | None = None) -> list[Group]:
+        if since is None and until is None and by in DIMENSIONS:
+            with self._batcher.txn_lock:
+                self._batcher.drain_locked()
+                rows = self._db.groups(ledger, by)
+            if rows is not None:
+                return self._groups(rows)
         where, params = self._where(ledger, since, until, None)
         if by == "tag":
             sql = (
@@ -1228,6 +1552,10 @@ class SQLiteStore(Store):
         with self._batcher.txn_lock:
             self._batcher.drain_locked()
             rows = self._db.read(sql, params)
+        return self._groups(rows)
+
+    @staticmethod
+    def _groups(rows: Iterable[Sequence[Any]]) -> list[Group]:
         result = [Group.of(str(row[0]), row[1:]) for row in rows if row[1] > 0]
         result.sort(key=lambda g: (-g.cost_units, g.key))
         return result
