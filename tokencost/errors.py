@@ -6,7 +6,9 @@
     ├── BudgetExceededError   (also litellm.BudgetExceededError, so litellm and its Router let it through)
     ├── StoreError            (a ledger store failed; wraps the backend's exception)
     ├── PriceNotFoundError    (no source prices a model, raised only where a price is required)
-    └── MissingExtraError     (an optional dependency is not installed; names the extra)
+    ├── MissingExtraError     (an optional dependency is not installed; names the extra)
+    ├── LinkupError           (a Linkup price search failed; tokencost.pricing.linkup, never raised into calls)
+    └── PriceValidationError  (a discovered price failed the checks; tokencost.pricing.linkup)
 """
 
 from __future__ import annotations
