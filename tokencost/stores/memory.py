@@ -66,6 +66,8 @@ class MemoryStore(Store):
     """The ledger in memory: one process, gone at exit. Thread-safe."""
 
     scheme = "memory"
+    # Nothing here talks to a backend, so no method needs wrapping into StoreError (and record() is hot).
+    _WRAPPED = ()
 
     def __init__(self, url: str = "memory://") -> None:
         super().__init__(url)
@@ -95,7 +97,6 @@ class MemoryStore(Store):
             event.status,
             event.reason,
         )
-        tokens = usage.total_tokens
         with self._lock:
             led = self._ledger(ledger)
             kind = led.kind_index.get(kind_key)
@@ -148,9 +149,12 @@ class MemoryStore(Store):
                 sums[2] += 1
             else:
                 sums[1] += cost
-            if event.saved_units != _saved(event.price, event.status, usage):
+            saved = event.saved_units
+            if (saved or usage.cache_read or event.status == "cache_hit") and saved != _saved(
+                event.price, event.status, usage
+            ):
                 led.saved_overrides[index] = event.saved_units
-            sums[3] += event.saved_units
+            sums[3] += saved
             sums[4] += usage.input
             sums[5] += usage.cache_read
             sums[6] += usage.cache_write
@@ -159,6 +163,7 @@ class MemoryStore(Store):
             if reservation is not None:
                 led.reservations.pop(reservation, None)
             out: dict[str, tuple[int, int]] = {}
+            tokens = usage.total_tokens if charges else 0
             for key in charges:
                 counter = led.counters.get(key)
                 if counter is None:
