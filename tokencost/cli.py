@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import ipaddress
 import json
 import os
 import re
@@ -45,7 +44,6 @@ STORE_ENV = "TOKENCOST_STORE"
 EXIT_ERROR = 2
 _F = TypeVar("_F", bound=Callable[..., Any])
 _USERINFO = re.compile(r"//[^/@]*@")
-_LOOPBACK_NAMES = frozenset({"localhost"})
 
 
 class CliError(click.ClickException):
@@ -491,15 +489,6 @@ def whatif(
         _console().print(result)
 
 
-def _is_loopback(host: str) -> bool:
-    if host.strip("[]").lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 @main.command()
 @_store_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -514,8 +503,9 @@ def _is_loopback(host: str) -> bool:
 def serve(store_url: str, name: str, lock_timeout: float, host: str, port: int, token: str | None) -> None:
     """Serve the dashboard and JSON API for a ledger (needs the [server] extra)."""
     from tokencost.errors import MissingExtraError
+    from tokencost.server import is_loopback
 
-    if not _is_loopback(host) and not token:
+    if not is_loopback(host) and not token:
         raise CliError(
             f"refusing to serve on {host} without --token (or TOKENCOST_SERVER_TOKEN): anyone who reaches it "
             "could read and write the ledger"

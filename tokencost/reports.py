@@ -699,7 +699,6 @@ def _money(units: int) -> str:
 class _PriceFacts:
     units: tuple[int, ...] | None  # pico-dollars per token of each bucket, when all are whole numbers
     per_mtok: dict[str, str]
-    per_mtok_json: str
 
 
 # Facts about each price seen by an export: a ledger holds a handful of prices and millions of events.
@@ -713,7 +712,7 @@ def _price_facts(price: Price) -> _PriceFacts:
         scaled = [price.per_token(bucket) * UNITS_PER_USD for bucket in BUCKETS]
         units = tuple(int(x) for x in scaled) if all(x == x.to_integral_value() for x in scaled) else None
         per_mtok = {k: f"{v:f}" for k, v in price.as_per_mtok().items()}
-        facts = _PriceFacts(units, per_mtok, _json(per_mtok))
+        facts = _PriceFacts(units, per_mtok)
         if len(_PRICE_FACTS) >= _PRICE_FACTS_MAX:
             _PRICE_FACTS.clear()
         _PRICE_FACTS[price] = facts
@@ -735,41 +734,12 @@ def _breakdown(event: Event, facts: _PriceFacts | None) -> dict[str, str]:
     return out
 
 
-def _fields(event: Event, as_text: bool) -> list[Any]:
-    """Return the values of ``EXPORT_FIELDS`` for ``event``; ``as_text`` gives CSV cells (dicts as JSON)."""
+def _fields(event: Event) -> list[Any]:
+    """Return the values of ``EXPORT_FIELDS`` for ``event`` (money as decimal text, dicts as dicts)."""
     usage = event.usage
     cost = event.cost_units
     price = event.price
     facts = None if price is None else _price_facts(price)
-    breakdown = _breakdown(event, facts)
-    metadata = dict(event.metadata)
-    if as_text:
-        per_mtok: Any = "{}" if facts is None else facts.per_mtok_json
-        return [
-            event.call_id,
-            dt.datetime.fromtimestamp(event.timestamp, dt.timezone.utc).isoformat(),
-            event.model,
-            event.provider,
-            event.status,
-            "false" if cost is None else "true",
-            "" if cost is None else _money(cost),
-            event.price_source or "",
-            usage.prompt_tokens,
-            usage.completion_tokens,
-            usage.input,
-            usage.cache_read,
-            usage.cache_write,
-            usage.output,
-            usage.reasoning,
-            usage.audio_in,
-            usage.audio_out,
-            usage.image,
-            _money(event.saved_units),
-            _json(breakdown),
-            per_mtok,
-            event.reason or "",
-            _json(metadata),
-        ]
     return [
         event.call_id,
         dt.datetime.fromtimestamp(event.timestamp, dt.timezone.utc).isoformat(),
@@ -790,16 +760,27 @@ def _fields(event: Event, as_text: bool) -> list[Any]:
         usage.audio_out,
         usage.image,
         _money(event.saved_units),
-        breakdown,
+        _breakdown(event, facts),
         {} if facts is None else dict(facts.per_mtok),
         event.reason,
-        metadata,
+        dict(event.metadata),
     ]
+
+
+def _cell(value: Any) -> Any:
+    """Return a field as a CSV cell: booleans as true/false, None as empty, dicts as JSON text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return _json(value)
+    return value
 
 
 def export_record(event: Event) -> dict[str, Any]:
     """Return one event as an export record: every field, money as exact decimal text, time ISO-8601 UTC."""
-    return dict(zip(EXPORT_FIELDS, _fields(event, as_text=False), strict=True))
+    return dict(zip(EXPORT_FIELDS, _fields(event), strict=True))
 
 
 def _json(value: Any) -> str:
@@ -812,7 +793,7 @@ def _write_events(out: IO[str], events: Iterator[Event], fmt: str) -> int:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(EXPORT_FIELDS)
         for event in events:
-            writer.writerow(_fields(event, as_text=True))
+            writer.writerow([_cell(value) for value in _fields(event)])
             count += 1
     elif fmt == "jsonl":
         for event in events:

@@ -748,8 +748,8 @@ def _abandon(call: _Call) -> None:
         call.release()
 
 
-class _StreamManager:
-    """Anthropic's ``messages.stream()`` manager: the raw event stream inside it is watched."""
+class _ManagerBase:
+    """An Anthropic ``messages.stream()`` manager, passed through; the raw event stream inside it is watched."""
 
     def __init__(self, manager: Any, call: _Call) -> None:
         self._tc_target = manager
@@ -760,6 +760,10 @@ class _StreamManager:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._tc_target, name)
+
+
+class _StreamManager(_ManagerBase):
+    """Anthropic's sync ``messages.stream()`` manager."""
 
     def __enter__(self) -> Any:
         try:
@@ -779,18 +783,8 @@ class _StreamManager:
             _finish_message_stream(self._tc_watch, self._tc_stream)
 
 
-class _AsyncStreamManager:
-    """Anthropic's async ``messages.stream()`` manager: the raw event stream inside it is watched."""
-
-    def __init__(self, manager: Any, call: _Call) -> None:
-        self._tc_target = manager
-        self._tc_call = call
-        self._tc_watch = _Watch(call)
-        self._tc_stream: Any = None
-        weakref.finalize(self, _abandon, call)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._tc_target, name)
+class _AsyncStreamManager(_ManagerBase):
+    """Anthropic's async ``messages.stream()`` manager."""
 
     async def __aenter__(self) -> Any:
         try:

@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import importlib
+import ipaddress
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,16 @@ if TYPE_CHECKING:
     from tokencost.stores.base import Store
 
 __all__ = ["create_app", "serve"]
+
+
+def is_loopback(host: str) -> bool:
+    """Return whether ``host`` only accepts connections from this machine (``serve`` needs a token otherwise)."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _app_module() -> ModuleType:

@@ -17,7 +17,6 @@ import asyncio
 import datetime as dt
 import hmac
 import html
-import ipaddress
 import json
 import logging
 import math
@@ -44,6 +43,7 @@ from tokencost.events import Event
 from tokencost.money import from_units, to_units
 from tokencost.pricing import Price
 from tokencost.pricing.litellm_map import price_from_entry
+from tokencost.server import is_loopback
 from tokencost.stores import Check, Group, Store, Totals, store_from_url
 from tokencost.stores.base import NONE_KEY
 from tokencost.tracker import CostTracker
@@ -1211,16 +1211,6 @@ def create_app(
 
 
 # -- serve ------------------------------------------------------------------------------------------------------------
-def is_loopback(host: str) -> bool:
-    """Return whether ``host`` only accepts connections from this machine."""
-    if host.strip("[]").lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def serve(
     store_url: str,
     *,

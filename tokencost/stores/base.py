@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -80,6 +80,30 @@ class Group(Totals):
     def of(cls, key: str, sums: Sequence[int]) -> Group:
         """Build the group ``key`` from sums in ``Totals`` field order."""
         return cls(*sums, key=key)  # type: ignore[misc, arg-type]
+
+
+def group_keys(
+    by: str, model: str, provider: str, status: str, price_source: str | None, metadata: Mapping[str, Any]
+) -> list[str]:
+    """Return the groups an event counts in when grouped by ``by`` (every key but ``"day"``).
+
+    ``"tag"`` puts an event in each of its tags; a missing key puts it in ``NONE_KEY``.
+    """
+    if by == "model":
+        return [model]
+    if by == "provider":
+        return [provider]
+    if by == "status":
+        return [status]
+    if by == "price_source":
+        return [price_source or NONE_KEY]
+    if by == "tag":
+        tags = metadata.get("tags")
+        if isinstance(tags, (list, tuple)) and tags:
+            return [str(t) for t in dict.fromkeys(tags)]
+        return [NONE_KEY]
+    value = metadata.get(by)
+    return [NONE_KEY if value is None else str(value)]
 
 
 def _wrap(name: str, method: _F) -> _F:

@@ -16,7 +16,7 @@ from typing import Any
 
 from tokencost.events import Event
 from tokencost.pricing import Price
-from tokencost.stores.base import NONE_KEY, Check, Group, Store, Totals
+from tokencost.stores.base import Check, Group, Store, Totals, group_keys
 from tokencost.usage import Usage
 
 __all__ = ["MemoryStore"]
@@ -388,18 +388,4 @@ def _saved(price: Price | None, status: str, usage: Usage) -> int:
 
 def _group_keys(kind: tuple[Any, ...], by: str) -> list[str]:
     model, provider, _, source, metadata, status, _ = kind
-    if by == "model":
-        return [model]
-    if by == "provider":
-        return [provider]
-    if by == "status":
-        return [status]
-    if by == "price_source":
-        return [source or NONE_KEY]
-    if by == "tag":
-        tags = metadata.get("tags")
-        if isinstance(tags, (list, tuple)) and tags:
-            return [str(t) for t in dict.fromkeys(tags)]
-        return [NONE_KEY]
-    value = metadata.get(by)
-    return [NONE_KEY if value is None else str(value)]
+    return group_keys(by, model, provider, status, source, metadata)

@@ -52,7 +52,7 @@ from typing import Any, NamedTuple
 from tokencost.errors import MissingExtraError, StoreError
 from tokencost.events import Event
 from tokencost.pricing import Price
-from tokencost.stores.base import NONE_KEY, Check, Group, Store, Totals
+from tokencost.stores.base import NONE_KEY, Check, Group, Store, Totals, group_keys
 from tokencost.stores.sqlite import (
     Batch,
     Queued,
@@ -146,25 +146,10 @@ def _day(timestamp: float) -> str:
 
 
 def group_values(event: Event, by: str) -> list[str]:
-    """Return the groups ``event`` counts in when grouped by ``by`` (the rules of ``MemoryStore.aggregate``)."""
-    if by == "model":
-        return [event.model]
-    if by == "provider":
-        return [event.provider]
-    if by == "status":
-        return [event.status]
-    if by == "price_source":
-        return [event.price_source or NONE_KEY]
+    """Return the groups ``event`` counts in when grouped by ``by`` (the rules of every store)."""
     if by == "day":
         return [_day(event.timestamp)]
-    metadata = event.metadata
-    if by == "tag":
-        tags = metadata.get("tags")
-        if isinstance(tags, (list, tuple)) and tags:
-            return [str(t) for t in dict.fromkeys(tags)]
-        return [NONE_KEY]
-    value = metadata.get(by)
-    return [NONE_KEY if value is None else str(value)]
+    return group_keys(by, event.model, event.provider, event.status, event.price_source, event.metadata)
 
 
 def _encode_event(event: Event, pkey: str | None) -> str:
