@@ -151,6 +151,31 @@ def test_events_round_trip_equal(store: Store) -> None:
     assert store.events(LEDGER) == events
 
 
+def test_metadata_that_looks_alike_reads_back_as_recorded(store: Store) -> None:
+    """Metadata values that are falsy, nested, or shaped like another event's frozen form stay apart."""
+    shapes = [
+        {"flag": 0},
+        {"flag": False},
+        {"flag": 0.0},
+        {"flag": None},
+        {"flag": ""},
+        {"flag": []},
+        {"flag": "x", "n": 1},
+        {"n": 1, "flag": "x"},
+        {"a": {"b": 1}},
+        {"a": (("b", 1),)},
+        {"a": [{"b": [1, {"c": None}]}]},
+    ]
+    events = [make_event(f"m{i}", metadata=metadata) for i, metadata in enumerate(shapes)]
+    record_all(store, events)
+    got = [dict(e.metadata) for e in store.events(LEDGER)]
+    # JSON has no tuples: a tuple reads back as a list from the stores that keep JSON.
+    expected = [metadata if i != 9 else got[9] for i, metadata in enumerate(shapes)]
+    assert got == expected
+    assert got[9]["a"] in ((("b", 1),), [["b", 1]])
+    assert [type(m["flag"]) for m in got[:3]] == [int, bool, float]
+
+
 def test_events_filters_and_limit(store: Store) -> None:
     """events() filters by time window and model, and limit keeps the newest, in recorded order."""
     events = sample_events()
@@ -320,3 +345,36 @@ def test_charges_may_be_any_sequence(store: Store) -> None:
         "total": (4, 1250),
         "user=a": (4, 1250),
     }
+
+
+def test_sums_read_between_writes_match_the_events(store: Store) -> None:
+    """Totals and groups read between writes and repricings always equal the sums of the events themselves.
+
+    Many kinds of event (users, tags, statuses, unpriced ones repriced before and after reads) written in
+    stretches with reads in between: the sums a store keeps (the memory store brings them up to date on read, the
+    others write them with each batch) must agree with a windowed aggregate, which sums the events one by one.
+    """
+    users = ["alice", "bob", "carol", None]
+    for i in range(60):
+        metadata = {"user": users[i % 4], "tags": [f"t{i % 3}"] if i % 5 else []}
+        if i % 7 == 3:
+            event = make_event(f"p{i}", model="acme-1", price=None, status="pending", metadata=metadata)
+        else:
+            event = make_event(f"e{i}", usage=Usage(input=100 + i, cache_read=i, output=7 * i), metadata=metadata)
+        store.record(LEDGER, event, ("total",))
+        if i % 11 == 10:
+            store.update_cost(LEDGER, f"p{i - 7}", 1_000 + i, SONNET, ("total",))
+        if i % 9 == 8:
+            totals = store.totals(LEDGER)
+            assert totals.requests == i + 1
+            for by in ("model", "user", "tag", "status"):
+                assert store.aggregate(LEDGER, by) == store.aggregate(LEDGER, by, since=-1.0)
+    totals = store.totals(LEDGER)
+    events = store.events(LEDGER)
+    assert totals.requests == len(events) == 60
+    assert totals.cost_units == sum(e.cost_units or 0 for e in events)
+    assert totals.unpriced == sum(e.cost_units is None for e in events)
+    assert totals.saved_units == sum(e.saved_units for e in events)
+    assert totals.output_tokens == sum(e.usage.output for e in events)
+    for by in ("model", "provider", "user", "tag", "status", "price_source"):
+        assert store.aggregate(LEDGER, by) == store.aggregate(LEDGER, by, since=-1.0)

@@ -1,8 +1,9 @@
 """``MemoryStore``: the ledger in this process's memory, compact enough for millions of events.
 
-Events are kept in columns (``array``) with the repeated parts (model, provider, price, metadata, status)
-interned once as a "kind", about 60 bytes an event. Each kind keeps running sums, so totals and breakdowns
-by model, provider or metadata cost a pass over kinds, not events.
+Events are kept in columns (``array``), about 80 bytes an event, with the repeated parts (model, provider,
+price, metadata, status) interned once as a "kind". Each kind keeps sums (requests, cost, tokens...), brought up
+to date on the first read after writes by summing the new stretch of the columns (C loops, not Python ones):
+``record()`` only appends, and totals and breakdowns by model, provider or metadata cost a pass over kinds.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import threading
 import time
 from array import array
 from collections.abc import Mapping, Sequence
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from tokencost.events import Event
@@ -21,45 +24,98 @@ from tokencost.usage import Usage
 
 __all__ = ["MemoryStore"]
 
-_UNPRICED = -1  # cost column value of an unpriced event
-# Running sums of a kind: requests, cost, unpriced, saved, then the five main token buckets.
+_UNPRICED = -1  # cost value of an unpriced event
+# Sums of a kind: requests, cost, unpriced, saved, then the five main token buckets.
 _N_SUMS = 9
+# An event's integers in ``nums``: cost, saved, input, cache_read, cache_write, output, reasoning, call id number.
+_NUMS = 8
+# An event's small integers in ``refs``: kind, call id prefix.
+_REFS = 2
 
 
-def _freeze(value: Any) -> Any:
-    if not value:
+def _metadata_key(metadata: Mapping[str, Any]) -> Any:
+    """Return a key telling ``metadata`` apart from any other: its ``repr``.
+
+    Unlike ``==``, a repr tells ``0``, ``False`` and ``0.0`` apart, and a list from a tuple; it is exact for plain
+    data, which metadata is. (Objects that print alike may share the first one's metadata.) The same metadata in
+    another key order only makes a second kind.
+    """
+    if not metadata:
         return ()
-    if isinstance(value, Mapping):
-        return tuple(sorted((str(k), _freeze(v)) for k, v in value.items()))
-    if isinstance(value, (list, tuple)):
-        return tuple(_freeze(v) for v in value)
-    return value
+    try:
+        return repr(metadata)
+    except Exception:  # a value that cannot print: a kind of its own
+        return object()
 
 
 class _Ledger:
     def __init__(self) -> None:
         self.kinds: list[tuple[Any, ...]] = []  # (model, provider, price, price_source, metadata, status, reason)
         self.kind_index: dict[Any, int] = {}
-        self.kind_sums: list[list[int]] = []
-        self.kind_col = array("I")
-        self.time_col = array("d")
-        self.cost_col = array("q")
-        self.token_cols = tuple(array("q") for _ in range(5))  # input, cache_read, cache_write, output, reasoning
+        self.kind_sums: list[list[int]] = []  # the sums of the events before ``folded``
+        self.folded = 0
+        self.times = array("d")
+        self.nums = array("q")  # _NUMS an event
+        self.refs = array("I")  # _REFS an event
         self.extra: dict[int, tuple[int, int, int]] = {}  # index -> (audio_in, audio_out, image) when non-zero
         # Call ids ending in a number ("t3f2a-17") are kept as an interned prefix and the number: 12 bytes an
-        # event instead of a string; other ids (litellm's UUIDs) in a dict.
+        # event instead of a string; other ids (litellm's UUIDs) in a dict, with -1 as their number.
         self.id_prefixes: list[str] = []
         self.id_prefix_index: dict[str, int] = {}
-        self.id_prefix_col = array("I")
-        self.id_number_col = array("q")
         self.other_ids: dict[int, str] = {}
-        self.saved_overrides: dict[int, int] = {}  # index -> saved units, where not derivable from the price
         self.pending_ids: dict[str, int] = {}  # call id -> index, for events a later price may reprice
         self.breakdowns: dict[int, Mapping[str, int]] = {}
         self.counters: dict[str, list[int]] = {}  # key -> [units, tokens]
         self.reservations: dict[
             str, tuple[float, int, int, tuple[str, ...]]
         ] = {}  # id -> (expiry, units, tokens, keys)
+
+    def new_kind(self, key: tuple[Any, ...], event: Event) -> int:
+        kind = self.kind_index[key] = len(self.kinds)
+        self.kinds.append(
+            (event.model, event.provider, event.price, event.price_source, dict(event.metadata), event.status,
+             event.reason)
+        )  # fmt: skip
+        self.kind_sums.append([0] * _N_SUMS)
+        return kind
+
+    def fold(self) -> None:
+        """Add the events recorded since the last fold to their kinds' sums."""
+        start, end = self.folded, len(self.times)
+        if start == end:
+            return
+        kinds = self.refs[start * _REFS : end * _REFS : _REFS]
+        nums = self.nums[start * _NUMS : end * _NUMS]
+        columns = [nums[i::_NUMS] for i in range(7)]  # cost, saved, input, cache_read, cache_write, output, reasoning
+        parts: list[tuple[int, list[Any]]]
+        if kinds.count(kinds[0]) == len(kinds):
+            parts = [(kinds[0], columns)]
+        else:
+            parts = []
+            order = sorted(range(len(kinds)), key=kinds.__getitem__)
+            for kind, group in groupby(order, kinds.__getitem__):
+                picked = list(group)
+                if len(picked) == 1:
+                    parts.append((kind, [(column[picked[0]],) for column in columns]))
+                else:
+                    pick = itemgetter(*picked)
+                    parts.append((kind, [pick(column) for column in columns]))
+        for kind, (costs, saved, *tokens) in parts:
+            unpriced = costs.count(_UNPRICED)
+            sums = self.kind_sums[kind]
+            sums[0] += len(costs)
+            sums[1] += sum(costs) + unpriced  # each unpriced event added -1
+            sums[2] += unpriced
+            sums[3] += sum(saved)
+            for i, column in enumerate(tokens, 4):
+                sums[i] += sum(column)
+        self.folded = end
+
+    def usage(self, index: int) -> Usage:
+        audio_in, audio_out, image = self.extra.get(index, (0, 0, 0))
+        at = index * _NUMS
+        nums = self.nums
+        return Usage(nums[at + 2], nums[at + 3], nums[at + 4], nums[at + 5], nums[at + 6], audio_in, audio_out, image)
 
 
 class MemoryStore(Store):
@@ -88,82 +144,62 @@ class MemoryStore(Store):
     ) -> dict[str, tuple[int, int]]:
         usage = event.usage
         cost = event.cost_units
+        metadata = event.metadata
         kind_key = (
             event.model,
             event.provider,
-            event.price,
+            id(event.price),  # the kind keeps the price alive, so its id is not reused (and id() is faster than hash)
             event.price_source,
-            _freeze(event.metadata),
+            _metadata_key(metadata) if metadata else (),
             event.status,
             event.reason,
         )
+        call_id = event.call_id
+        head, _, tail = call_id.rpartition("-")
+        # Digits that print back the same: no sign, no leading zero, ASCII (int() also reads other scripts' digits).
+        numbered = len(tail) < 18 and tail.isdecimal() and tail.isascii() and tail[0] != "0" and bool(head)
         with self._lock:
-            led = self._ledger(ledger)
+            led = self._ledgers.get(ledger) or self._ledger(ledger)
             kind = led.kind_index.get(kind_key)
             if kind is None:
-                kind = led.kind_index[kind_key] = len(led.kinds)
-                led.kinds.append(
-                    (
-                        event.model,
-                        event.provider,
-                        event.price,
-                        event.price_source,
-                        dict(event.metadata),
-                        event.status,
-                        event.reason,
-                    )
-                )
-                led.kind_sums.append([0] * _N_SUMS)
-            index = len(led.kind_col)
-            led.kind_col.append(kind)
-            led.time_col.append(event.timestamp)
-            led.cost_col.append(_UNPRICED if cost is None else cost)
-            cols = led.token_cols
-            cols[0].append(usage.input)
-            cols[1].append(usage.cache_read)
-            cols[2].append(usage.cache_write)
-            cols[3].append(usage.output)
-            cols[4].append(usage.reasoning)
-            if usage.audio_in or usage.audio_out or usage.image:
-                led.extra[index] = (usage.audio_in, usage.audio_out, usage.image)
-            call_id = event.call_id
-            head, _, tail = call_id.rpartition("-")
-            if head and tail.isdigit() and tail[0] != "0" and len(tail) < 18:
+                kind = led.new_kind(kind_key, event)
+            index = len(led.times)
+            led.times.append(event.timestamp)
+            if numbered:
                 prefix = led.id_prefix_index.get(head)
                 if prefix is None:
                     prefix = led.id_prefix_index[head] = len(led.id_prefixes)
                     led.id_prefixes.append(head)
-                led.id_prefix_col.append(prefix)
-                led.id_number_col.append(int(tail))
+                number = int(tail)
             else:
-                led.id_prefix_col.append(0)
-                led.id_number_col.append(-1)
+                prefix = 0
+                number = -1
                 led.other_ids[index] = call_id
+            led.refs.extend((kind, prefix))
+            led.nums.extend(
+                (
+                    _UNPRICED if cost is None else cost,
+                    event.saved_units,
+                    usage.input,
+                    usage.cache_read,
+                    usage.cache_write,
+                    usage.output,
+                    usage.reasoning,
+                    number,
+                )
+            )
+            if usage.audio_in or usage.audio_out or usage.image:
+                led.extra[index] = (usage.audio_in, usage.audio_out, usage.image)
             if cost is None:
                 led.pending_ids[call_id] = index
             if event.breakdown is not None:
                 led.breakdowns[index] = event.breakdown
-            sums = led.kind_sums[kind]
-            sums[0] += 1
-            if cost is None:
-                sums[2] += 1
-            else:
-                sums[1] += cost
-            saved = event.saved_units
-            if (saved or usage.cache_read or event.status == "cache_hit") and saved != _saved(
-                event.price, event.status, usage
-            ):
-                led.saved_overrides[index] = event.saved_units
-            sums[3] += saved
-            sums[4] += usage.input
-            sums[5] += usage.cache_read
-            sums[6] += usage.cache_write
-            sums[7] += usage.output
-            sums[8] += usage.reasoning
             if reservation is not None:
                 led.reservations.pop(reservation, None)
+            if not charges:
+                return {}
             out: dict[str, tuple[int, int]] = {}
-            tokens = usage.total_tokens if charges else 0
+            tokens = usage.total_tokens
             for key in charges:
                 counter = led.counters.get(key)
                 if counter is None:
@@ -223,33 +259,31 @@ class MemoryStore(Store):
         with self._lock:
             led = self._ledger(ledger)
             index = led.pending_ids.get(call_id)
-            if index is None or led.cost_col[index] != _UNPRICED:
+            if index is None or led.nums[index * _NUMS] != _UNPRICED:
                 return False
+            at = index * _NUMS
             del led.pending_ids[call_id]
-            old_saved = self._saved_at(led, index, led.kinds[led.kind_col[index]])
-            led.saved_overrides.pop(index, None)
-            old_kind = led.kind_col[index]
+            led.fold()  # the event's old kind has counted it: move it to its new kind's sums
+            old_kind = led.refs[index * _REFS]
             model, provider, _, _, metadata, _, _ = led.kinds[old_kind]
-            kind_key = (model, provider, price, price.source, _freeze(metadata), "ok", None)
+            kind_key = (model, provider, id(price), price.source, _metadata_key(metadata), "ok", None)
             kind = led.kind_index.get(kind_key)
             if kind is None:
                 kind = led.kind_index[kind_key] = len(led.kinds)
                 led.kinds.append((model, provider, price, price.source, metadata, "ok", None))
                 led.kind_sums.append([0] * _N_SUMS)
-            usage = self._usage(led, index)
-            saved = _saved(price, "ok", usage)
+            usage = led.usage(index)
+            old_saved = led.nums[at + 1]
+            saved = price.saved_units(usage)
             old, new = led.kind_sums[old_kind], led.kind_sums[kind]
-            old[3] -= old_saved
-            for i, value in enumerate(
-                (1, 0, 1, 0, usage.input, usage.cache_read, usage.cache_write, usage.output, usage.reasoning)
-            ):
+            tokens = (usage.input, usage.cache_read, usage.cache_write, usage.output, usage.reasoning)
+            for i, value in enumerate((1, 0, 1, old_saved, *tokens)):
                 old[i] -= value
+            for i, value in enumerate((1, cost_units, 0, saved, *tokens)):
                 new[i] += value
-            new[2] -= 1  # priced now: the new kind counts it as a priced request
-            new[1] += cost_units
-            new[3] += saved
-            led.kind_col[index] = kind
-            led.cost_col[index] = cost_units
+            led.refs[index * _REFS] = kind
+            led.nums[at] = cost_units
+            led.nums[at + 1] = saved
             for key in charges:
                 counter = led.counters.setdefault(key, [0, 0])
                 counter[0] += cost_units
@@ -271,6 +305,7 @@ class MemoryStore(Store):
     def totals(self, ledger: str) -> Totals:
         with self._lock:
             led = self._ledger(ledger)
+            led.fold()
             return Totals.from_sums([sum(column) for column in zip(*led.kind_sums, strict=True)] or [0] * _N_SUMS)
 
     def aggregate(self, ledger: str, by: str, since: float | None = None, until: float | None = None) -> list[Group]:
@@ -278,28 +313,29 @@ class MemoryStore(Store):
         with self._lock:
             led = self._ledger(ledger)
             if since is None and until is None and by != "day":
+                led.fold()
                 for kind, sums in zip(led.kinds, led.kind_sums, strict=True):
                     for key in _group_keys(kind, by):
                         acc = groups.setdefault(key, [0] * _N_SUMS)
                         for i in range(_N_SUMS):
                             acc[i] += sums[i]
             else:
-                for index in range(len(led.kind_col)):
-                    ts = led.time_col[index]
+                nums = led.nums
+                for index in range(len(led.times)):
+                    ts = led.times[index]
                     if (since is not None and ts < since) or (until is not None and ts >= until):
                         continue
-                    kind = led.kinds[led.kind_col[index]]
                     if by == "day":
                         keys = [dt.datetime.fromtimestamp(ts, dt.timezone.utc).date().isoformat()]
                     else:
-                        keys = _group_keys(kind, by)
-                    cost = led.cost_col[index]
+                        keys = _group_keys(led.kinds[led.refs[index * _REFS]], by)
+                    at = index * _NUMS
+                    cost = nums[at]
                     row = (
                         1,
                         0 if cost == _UNPRICED else cost,
                         1 if cost == _UNPRICED else 0,
-                        self._saved_at(led, index, kind),
-                        *(col[index] for col in led.token_cols),
+                        *nums[at + 1 : at + 7],  # saved and the five token buckets
                     )
                     for key in keys:
                         acc = groups.setdefault(key, [0] * _N_SUMS)
@@ -308,25 +344,6 @@ class MemoryStore(Store):
         result = [Group.of(key, sums) for key, sums in groups.items() if sums[0] > 0]
         result.sort(key=lambda g: (-g.cost_units, g.key))
         return result
-
-    def _saved_at(self, led: _Ledger, index: int, kind: tuple[Any, ...]) -> int:
-        saved = led.saved_overrides.get(index)
-        return _saved(kind[2], kind[5], self._usage(led, index)) if saved is None else saved
-
-    @staticmethod
-    def _usage(led: _Ledger, index: int) -> Usage:
-        audio_in, audio_out, image = led.extra.get(index, (0, 0, 0))
-        cols = led.token_cols
-        return Usage(
-            cols[0][index],
-            cols[1][index],
-            cols[2][index],
-            cols[3][index],
-            cols[4][index],
-            audio_in,
-            audio_out,
-            image,
-        )
 
     def events(
         self,
@@ -341,12 +358,12 @@ class MemoryStore(Store):
         with self._lock:
             led = self._ledger(ledger)
             picked: list[int] = []
-            indexes = range(len(led.kind_col))
+            indexes = range(len(led.times))
             for index in reversed(indexes) if limit is not None else indexes:
-                ts = led.time_col[index]
+                ts = led.times[index]
                 if (since is not None and ts < since) or (until is not None and ts >= until):
                     continue
-                if model is not None and led.kinds[led.kind_col[index]][0] != model:
+                if model is not None and led.kinds[led.refs[index * _REFS]][0] != model:
                     continue
                 picked.append(index)
                 if limit is not None and len(picked) >= limit:
@@ -355,35 +372,28 @@ class MemoryStore(Store):
                 picked.reverse()
             return [self._event(led, index) for index in picked]
 
-    def _event(self, led: _Ledger, index: int) -> Event:
-        model, provider, price, source, metadata, status, reason = led.kinds[led.kind_col[index]]
-        cost = led.cost_col[index]
-        number = led.id_number_col[index]
-        usage = self._usage(led, index)
+    @staticmethod
+    def _event(led: _Ledger, index: int) -> Event:
+        kind, prefix = led.refs[index * _REFS : (index + 1) * _REFS]
+        model, provider, price, source, metadata, status, reason = led.kinds[kind]
+        at = index * _NUMS
+        cost, saved = led.nums[at : at + 2]
+        number = led.nums[at + 7]
         return Event(
-            call_id=led.other_ids[index] if number < 0 else f"{led.id_prefixes[led.id_prefix_col[index]]}-{number}",
-            timestamp=led.time_col[index],
+            call_id=led.other_ids[index] if number < 0 else f"{led.id_prefixes[prefix]}-{number}",
+            timestamp=led.times[index],
             model=model,
             provider=provider,
-            usage=usage,
+            usage=led.usage(index),
             cost_units=None if cost == _UNPRICED else cost,
             price_source=source,
             price=price,
-            saved_units=self._saved_at(led, index, led.kinds[led.kind_col[index]]),
+            saved_units=saved,
             metadata=dict(metadata),
             status=status,
             reason=reason,
             breakdown=led.breakdowns.get(index),
         )
-
-
-def _saved(price: Price | None, status: str, usage: Usage) -> int:
-    """What an event saved, derived from its price (not stored: it would cost memory on every event)."""
-    if price is None:
-        return 0
-    if status == "cache_hit":
-        return price.cost_units(usage)
-    return price.saved_units(usage) if usage.cache_read else 0
 
 
 def _group_keys(kind: tuple[Any, ...], by: str) -> list[str]:
