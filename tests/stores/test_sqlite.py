@@ -385,7 +385,7 @@ def test_a_schema_1_file_is_upgraded(sqlite_url: str, tmp_path: Path, caplog: py
     try:
         assert "upgrading" in caplog.text
         conn = sqlite3.connect(path)
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
         conn.close()
         assert_groups_match(store, path, "app")
         assert_groups_match(store, path, "other")
@@ -423,5 +423,94 @@ def test_events_written_without_groups_are_summed_again(
         assert "do not add up" in caplog.text
         assert by_model["old-writer-model"] == 1
         assert_groups_match(store, path, "app")
+    finally:
+        store.close()
+
+
+def downgrade_to_schema_2(path: Path) -> None:
+    """Turn a file into what a schema-2 tokencost left: no spans, an index on (ledger, ts) instead."""
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE spans")
+    conn.execute("CREATE INDEX events_ledger_ts ON events (ledger, ts)")
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+
+
+def test_a_schema_2_file_is_upgraded(sqlite_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A schema-2 file gets spans in place of its (ledger, ts) index, and windowed reads find every event."""
+    path = tmp_path / "ledger.db"
+    store = SQLiteStore(sqlite_url)
+    for i in range(6):
+        store.record("app", make_event(f"a{i}", timestamp=T0 + i * DAY))
+        store.record("other", make_event(f"o{i}", timestamp=T0 + i * DAY))
+    store.close()
+    downgrade_to_schema_2(path)
+
+    with caplog.at_level(logging.WARNING, logger="tokencost"):
+        store = SQLiteStore(sqlite_url)
+    try:
+        assert "upgrading" in caplog.text
+        conn = sqlite3.connect(path)
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'events_ledger_ts'").fetchall() == []
+        conn.close()
+        window = store.events("app", since=T0 + 2 * DAY, until=T0 + 4 * DAY)
+        assert [e.call_id for e in window] == ["a2", "a3"]
+        assert [e.call_id for e in store.events("other")] == [f"o{i}" for i in range(6)]
+    finally:
+        store.close()
+
+
+def test_events_an_older_writer_adds_without_spans_are_read(sqlite_url: str, tmp_path: Path) -> None:
+    """Events written by a schema-2 tokencost that had the file open before the upgrade (no spans) are found by
+    windowed reads, and the next batch this store writes covers them."""
+    path = tmp_path / "ledger.db"
+    store = SQLiteStore(sqlite_url)
+    try:
+        store.record("app", make_event("mine-1", timestamp=T0))
+        store.flush()
+        # What a schema-2 writer does: the event and its sums, no span.
+        conn = sqlite3.connect(path)
+        columns = (
+            "ledger, call_id, ts, model, provider, cost, saved, input, cache_read, cache_write, output, reasoning,"
+            " audio_in, audio_out, image, price_source, price_id, breakdown, metadata, status, reason"
+        )
+        copied = columns.replace("call_id, ts,", f"'old-1', {T0 + DAY},", 1)
+        conn.execute(f"INSERT INTO events ({columns}) SELECT {copied} FROM events WHERE call_id = 'mine-1'")
+        conn.commit()
+        conn.close()
+        assert [e.call_id for e in store.events("app", since=T0 + DAY / 2)] == ["old-1"]
+        assert [g.requests for g in store.aggregate("app", "model", since=T0 - 1)] == [2]
+        store.record("app", make_event("mine-2", timestamp=T0 + 2 * DAY))
+        store.flush()
+        conn = sqlite3.connect(path)
+        covered = conn.execute("SELECT max(last_seq) FROM spans").fetchone()[0]
+        newest = conn.execute("SELECT max(seq) FROM events").fetchone()[0]
+        conn.close()
+        assert covered == newest
+        assert [e.call_id for e in store.events("app", since=T0 + DAY / 2)] == ["old-1", "mine-2"]
+    finally:
+        store.close()
+
+
+def test_windows_over_interleaved_ledgers_and_unordered_times(sqlite_url: str) -> None:
+    """Time windows and ledgers read right when batches mix ledgers and timestamps go back and forth."""
+    store = SQLiteStore(sqlite_url, batch_size=7)
+    times = [T0 + ((i * 37) % 50) * 3600.0 for i in range(120)]  # 50 hours, out of order
+    try:
+        for i, ts in enumerate(times):
+            store.record("ab"[i % 2], make_event(f"e{i}", timestamp=ts))
+        since, until = T0 + 10 * 3600, T0 + 20 * 3600
+        for ledger in "ab":
+            expected = [f"e{i}" for i, ts in enumerate(times) if "ab"[i % 2] == ledger and since <= ts < until]
+            assert [e.call_id for e in store.events(ledger, since=since, until=until)] == expected
+            (group,) = store.aggregate(ledger, "model", since=since, until=until)
+            assert group.requests == len(expected)
+        store.reset("a")
+        assert store.events("a", since=since) == []
+        assert len(store.events("b", since=since, until=until)) == len(
+            [i for i, ts in enumerate(times) if i % 2 and since <= ts < until]
+        )
     finally:
         store.close()

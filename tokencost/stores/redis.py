@@ -54,6 +54,7 @@ from tokencost.events import Event
 from tokencost.pricing import Price
 from tokencost.stores.base import NONE_KEY, Check, Group, Store, Totals, group_keys
 from tokencost.stores.sqlite import (
+    QUEUED_STORE_WRAPPED,
     Batch,
     Queued,
     WriteBehind,
@@ -461,6 +462,7 @@ class RedisStore(Store):
     """
 
     scheme = "redis"
+    _WRAPPED = QUEUED_STORE_WRAPPED
 
     def __init__(
         self,
