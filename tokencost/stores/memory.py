@@ -1,9 +1,9 @@
 """``MemoryStore``: the ledger in this process's memory, compact enough for millions of events.
 
-Events are kept in columns (``array``), about 80 bytes an event, with the repeated parts (model, provider,
-price, metadata, status) interned once as a "kind". Each kind keeps sums (requests, cost, tokens...), brought up
-to date on the first read after writes by summing the new stretch of the columns (C loops, not Python ones):
-``record()`` only appends, and totals and breakdowns by model, provider or metadata cost a pass over kinds.
+Events are kept in columns (``array``), 72 bytes an event, with the repeated parts (model, provider, price,
+metadata, status, call id prefix) interned once as a "kind". Each kind keeps sums (requests, cost, tokens...),
+brought up to date on the first read after writes by summing the new stretch of the columns (C loops, not Python
+ones): ``record()`` only appends, and totals and breakdowns by model, provider or metadata cost a pass over kinds.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ __all__ = ["MemoryStore"]
 _UNPRICED = -1  # cost value of an unpriced event
 # Sums of a kind: requests, cost, unpriced, saved, then the five main token buckets.
 _N_SUMS = 9
-# An event's integers in ``nums``: cost, saved, input, cache_read, cache_write, output, reasoning, call id number.
-_NUMS = 8
-# An event's small integers in ``refs``: kind, call id prefix.
+# An event's integers in ``nums``: cost, saved, input, cache_read, cache_write, output, reasoning.
+_NUMS = 7
+# An event's small integers in ``refs``: its kind, and the number ending its call id (0: the id is in other_ids).
 _REFS = 2
 
 
@@ -50,7 +50,8 @@ def _metadata_key(metadata: Mapping[str, Any]) -> Any:
 
 class _Ledger:
     def __init__(self) -> None:
-        self.kinds: list[tuple[Any, ...]] = []  # (model, provider, price, price_source, metadata, status, reason)
+        # (model, provider, price, price_source, metadata, status, reason, call id prefix or None)
+        self.kinds: list[tuple[Any, ...]] = []
         self.kind_index: dict[Any, int] = {}
         self.kind_sums: list[list[int]] = []  # the sums of the events before ``folded``
         self.folded = 0
@@ -58,10 +59,8 @@ class _Ledger:
         self.nums = array("q")  # _NUMS an event
         self.refs = array("I")  # _REFS an event
         self.extra: dict[int, tuple[int, int, int]] = {}  # index -> (audio_in, audio_out, image) when non-zero
-        # Call ids ending in a number ("t3f2a-17") are kept as an interned prefix and the number: 12 bytes an
-        # event instead of a string; other ids (litellm's UUIDs) in a dict, with -1 as their number.
-        self.id_prefixes: list[str] = []
-        self.id_prefix_index: dict[str, int] = {}
+        # A call id ending in a number ("t3f2a-17", as track() makes them) is kept as its kind's prefix and the
+        # number: 4 bytes an event instead of a string. Other ids (litellm's UUIDs) are kept here.
         self.other_ids: dict[int, str] = {}
         self.pending_ids: dict[str, int] = {}  # call id -> index, for events a later price may reprice
         self.breakdowns: dict[int, Mapping[str, int]] = {}
@@ -74,7 +73,7 @@ class _Ledger:
         kind = self.kind_index[key] = len(self.kinds)
         self.kinds.append(
             (event.model, event.provider, event.price, event.price_source, dict(event.metadata), event.status,
-             event.reason)
+             event.reason, key[7])
         )  # fmt: skip
         self.kind_sums.append([0] * _N_SUMS)
         return kind
@@ -86,7 +85,7 @@ class _Ledger:
             return
         kinds = self.refs[start * _REFS : end * _REFS : _REFS]
         nums = self.nums[start * _NUMS : end * _NUMS]
-        columns = [nums[i::_NUMS] for i in range(7)]  # cost, saved, input, cache_read, cache_write, output, reasoning
+        columns = [nums[i::_NUMS] for i in range(_NUMS)]
         parts: list[tuple[int, list[Any]]]
         if kinds.count(kinds[0]) == len(kinds):
             parts = [(kinds[0], columns)]
@@ -145,6 +144,10 @@ class MemoryStore(Store):
         usage = event.usage
         cost = event.cost_units
         metadata = event.metadata
+        call_id = event.call_id
+        head, _, tail = call_id.rpartition("-")
+        # A number that prints back the same (no sign, no leading zero, ASCII digits) and fits the column.
+        numbered = len(tail) < 10 and tail.isdecimal() and tail.isascii() and tail[0] != "0" and bool(head)
         kind_key = (
             event.model,
             event.provider,
@@ -153,11 +156,8 @@ class MemoryStore(Store):
             _metadata_key(metadata) if metadata else (),
             event.status,
             event.reason,
+            head if numbered else None,
         )
-        call_id = event.call_id
-        head, _, tail = call_id.rpartition("-")
-        # Digits that print back the same: no sign, no leading zero, ASCII (int() also reads other scripts' digits).
-        numbered = len(tail) < 18 and tail.isdecimal() and tail.isascii() and tail[0] != "0" and bool(head)
         with self._lock:
             led = self._ledgers.get(ledger) or self._ledger(ledger)
             kind = led.kind_index.get(kind_key)
@@ -166,16 +166,10 @@ class MemoryStore(Store):
             index = len(led.times)
             led.times.append(event.timestamp)
             if numbered:
-                prefix = led.id_prefix_index.get(head)
-                if prefix is None:
-                    prefix = led.id_prefix_index[head] = len(led.id_prefixes)
-                    led.id_prefixes.append(head)
-                number = int(tail)
+                led.refs.extend((kind, int(tail)))
             else:
-                prefix = 0
-                number = -1
+                led.refs.extend((kind, 0))
                 led.other_ids[index] = call_id
-            led.refs.extend((kind, prefix))
             led.nums.extend(
                 (
                     _UNPRICED if cost is None else cost,
@@ -185,7 +179,6 @@ class MemoryStore(Store):
                     usage.cache_write,
                     usage.output,
                     usage.reasoning,
-                    number,
                 )
             )
             if usage.audio_in or usage.audio_out or usage.image:
@@ -265,12 +258,12 @@ class MemoryStore(Store):
             del led.pending_ids[call_id]
             led.fold()  # the event's old kind has counted it: move it to its new kind's sums
             old_kind = led.refs[index * _REFS]
-            model, provider, _, _, metadata, _, _ = led.kinds[old_kind]
-            kind_key = (model, provider, id(price), price.source, _metadata_key(metadata), "ok", None)
+            model, provider, _, _, metadata, _, _, prefix = led.kinds[old_kind]
+            kind_key = (model, provider, id(price), price.source, _metadata_key(metadata), "ok", None, prefix)
             kind = led.kind_index.get(kind_key)
             if kind is None:
                 kind = led.kind_index[kind_key] = len(led.kinds)
-                led.kinds.append((model, provider, price, price.source, metadata, "ok", None))
+                led.kinds.append((model, provider, price, price.source, metadata, "ok", None, prefix))
                 led.kind_sums.append([0] * _N_SUMS)
             usage = led.usage(index)
             old_saved = led.nums[at + 1]
@@ -374,13 +367,12 @@ class MemoryStore(Store):
 
     @staticmethod
     def _event(led: _Ledger, index: int) -> Event:
-        kind, prefix = led.refs[index * _REFS : (index + 1) * _REFS]
-        model, provider, price, source, metadata, status, reason = led.kinds[kind]
+        kind, number = led.refs[index * _REFS : (index + 1) * _REFS]
+        model, provider, price, source, metadata, status, reason, prefix = led.kinds[kind]
         at = index * _NUMS
         cost, saved = led.nums[at : at + 2]
-        number = led.nums[at + 7]
         return Event(
-            call_id=led.other_ids[index] if number < 0 else f"{led.id_prefixes[prefix]}-{number}",
+            call_id=f"{prefix}-{number}" if number else led.other_ids[index],
             timestamp=led.times[index],
             model=model,
             provider=provider,
@@ -397,5 +389,5 @@ class MemoryStore(Store):
 
 
 def _group_keys(kind: tuple[Any, ...], by: str) -> list[str]:
-    model, provider, _, source, metadata, status, _ = kind
+    model, provider, _, source, metadata, status, _, _ = kind
     return group_keys(by, model, provider, status, source, metadata)
