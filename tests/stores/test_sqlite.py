@@ -57,6 +57,7 @@ def test_file_is_wal_and_money_is_integer(sqlite_url: str, tmp_path: Path) -> No
     conn = sqlite3.connect(tmp_path / "ledger.db")
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == 16384
         assert conn.execute("SELECT typeof(cost), cost FROM events").fetchall() == [("integer", 20_000_000_000)]
         assert conn.execute("SELECT typeof(units) FROM counters").fetchone()[0] == "integer"
         assert conn.execute("SELECT typeof(cost) FROM totals").fetchone()[0] == "integer"
