@@ -745,6 +745,11 @@ _ADD_SPANS = (
     "INSERT OR REPLACE INTO spans (ledger, first_seq, last_seq, min_ts, max_ts)"
     " SELECT ledger, min(seq), max(seq), min(ts), max(ts) FROM events WHERE seq > ? GROUP BY ledger"
 )
+# Spans for every event of an older file, one per ledger and stretch of 2,048 seq (as batches would have written).
+_SPANS_OF_ALL = (
+    "INSERT INTO spans (ledger, first_seq, last_seq, min_ts, max_ts)"
+    " SELECT ledger, min(seq), max(seq), min(ts), max(ts) FROM events GROUP BY ledger, seq / 2048"
+)
 _ADD_SPAN = "INSERT OR REPLACE INTO spans (ledger, first_seq, last_seq, min_ts, max_ts) VALUES (?, ?, ?, ?, ?)"
 _COVERED = "SELECT COALESCE(max(last_seq), 0) FROM spans"
 # The seq covered by spans and the newest seq, as columns added to a query of spans.
@@ -901,7 +906,8 @@ class _Database:
                         if version == 1:
                             self.build_groups(conn, None)
                         conn.execute("DROP INDEX IF EXISTS events_ledger_ts")
-                        conn.execute(_ADD_SPANS, (0,))
+                        conn.execute("DELETE FROM spans")
+                        conn.execute(_SPANS_OF_ALL)
                         logger.info("sqlite store: upgraded %s in %.1f s", path, time.perf_counter() - started)
                     conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
                 conn.execute("COMMIT")
