@@ -43,6 +43,7 @@ from tokencost._litellm_glue import (
     sync_litellm_budget,
     watch_stream,
 )
+from tokencost.budgets import _ACTIVE as _active_var
 from tokencost.budgets import _SCOPE as _scope_var
 from tokencost.budgets import Budget, BudgetLine, ScopedBudget, active_budgets, budget_lines, current_scope
 from tokencost.budgets import dump_budgets as _dump_budgets
@@ -509,7 +510,7 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
             usage,
             {**scope, **metadata} if metadata else dict(scope),
         )
-        self._commit(event, active_budgets(), None)
+        self._commit(event, _active_var.get(), None)
         return event
 
     def record_usage(

@@ -47,6 +47,8 @@ class Price:
     above_tier: Price | None = None
     # Pico-dollars per token for each bucket, when every price is a whole number of them (the fast path).
     _units: tuple[int, ...] | None = field(default=None, init=False, repr=False, compare=False)
+    # What one cache-read token saves in pico-dollars, with ``_units``.
+    _saved_per_read: int = field(default=0, init=False, repr=False, compare=False)
     _hash: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -55,7 +57,9 @@ class Price:
         per_token = [self.per_token(bucket) for bucket in BUCKETS]
         scaled = [p * UNITS_PER_USD for p in per_token]
         if all(s == s.to_integral_value() for s in scaled):
-            object.__setattr__(self, "_units", tuple(int(s) for s in scaled))
+            units = tuple(int(s) for s in scaled)
+            object.__setattr__(self, "_units", units)
+            object.__setattr__(self, "_saved_per_read", max(0, units[0] - units[1]))
 
     @classmethod
     def per_mtok(
@@ -133,9 +137,8 @@ class Price:
         """Return what the cache reads in ``usage`` saved against the uncached input price, in pico-dollars."""
         if not usage.cache_read:
             return 0
-        units = self._units
-        if units is not None:
-            return max(0, usage.cache_read * (units[0] - units[1]))
+        if self._units is not None:
+            return usage.cache_read * self._saved_per_read
         saved = usage.cache_read * (self.input - self.per_token("cache_read"))
         return max(0, to_units(saved))
 
