@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import os
 import statistics
+import struct
 import subprocess
 import sys
 import time
+from array import array
 from collections.abc import Callable
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -22,6 +25,9 @@ import psutil
 from litellm.integrations.custom_logger import CustomLogger
 
 from tokencost import Budget, CostTracker
+from tokencost.events import Event
+from tokencost.pricing import Price
+from tokencost.usage import Usage
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -57,7 +63,7 @@ def overhead(calls: int, rounds: int = 10, store: str = "memory://", budgets: bo
 
 
 def throughput(events: int) -> float:
-    """Return track() calls per second (pricing + aggregation, no litellm)."""
+    """Return track() calls per second (pricing + aggregation, no litellm), on a new tracker."""
     tracker = CostTracker(print_summary=False)
     start = time.perf_counter()
     for _ in range(events):
@@ -65,6 +71,29 @@ def throughput(events: int) -> float:
     rate = events / (time.perf_counter() - start)
     tracker.close()
     return rate
+
+
+def floor(events: int) -> float:
+    """Return the calls per second of the same work as track() with nothing around it: build the Usage, price
+    it, build the Event, pack its row into an array. No argument checks, call layers, lock, call id parsing or
+    interning: what this machine's CPython does at best, to read track()'s figure against.
+    """
+    price = Price.per_mtok("2.5", "10", cache_read="1.25", source="litellm")
+    pack = struct.Struct("=d2I7q").pack
+    rows = array("q")
+    sequence = itertools.count(1)
+    start = time.perf_counter()
+    for _ in range(events):
+        usage = Usage(500, 500, 0, 200, 0)
+        event = Event(
+            f"t-{next(sequence)}", time.time(), "gpt-4o", "openai", usage, price.cost_units(usage), "litellm",
+            price, price.saved_units(usage), {}, "ok", None,
+        )  # fmt: skip
+        rows.frombytes(
+            pack(event.timestamp, 0, 1, event.cost_units, event.saved_units, usage.input, usage.cache_read,
+                 usage.cache_write, usage.output, usage.reasoning)
+        )  # fmt: skip
+    return events / (time.perf_counter() - start)
 
 
 def memory(events: int) -> float:
@@ -112,7 +141,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--memory-only", action="store_true", help="print bytes per event and exit")
     args = parser.parse_args()
+    if args.memory_only:
+        print(memory(args.events))
+        return
     _per_call(200)  # warm litellm up
     base, tracked = overhead(args.calls)
     print(
@@ -133,9 +166,16 @@ def main() -> None:
             f"overhead sqlite store:   no-op {base * 1e6:7.1f} us/call, tracker {tracked * 1e6:7.1f} us/call, "
             f"ratio {tracked / base:.3f} (target <= 1.08)"
         )
-    rate = throughput(min(args.events, 300_000))
-    print(f"track() throughput:      {rate:,.0f} events/s (target >= 200,000)")
-    per_event = memory(args.events)
+    n = min(args.events, 200_000)
+    rates = [(throughput(n), floor(n)) for _ in range(3)]  # interleaved, best of 3 each
+    rate, best = max(r[0] for r in rates), max(r[1] for r in rates)
+    print(
+        f"track() throughput:      {rate:,.0f} events/s (target >= 200,000); the same work hand-inlined "
+        f"{best:,.0f} events/s, track() at {rate / best:.0%} of it"
+    )
+    # In a process of its own: memory the runs above freed would be reused and hide the growth.
+    child = [sys.executable, __file__, "--memory-only", "--events", str(args.events)]
+    per_event = float(subprocess.run(child, capture_output=True, text=True, check=True).stdout.split()[-1])
     print(
         f"memory per event:        {per_event:.0f} bytes, {per_event * args.events / 1e6:.0f} MB per "
         f"{args.events:,} events (target <= 100 MB)"

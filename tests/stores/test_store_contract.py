@@ -378,3 +378,27 @@ def test_sums_read_between_writes_match_the_events(store: Store) -> None:
     assert totals.output_tokens == sum(e.usage.output for e in events)
     for by in ("model", "provider", "user", "tag", "status", "price_source"):
         assert store.aggregate(LEDGER, by) == store.aggregate(LEDGER, by, since=-1.0)
+
+
+def test_thousands_of_events_read_back_in_order(store: Store) -> None:
+    """2,500 events (more than the memory store's 1,024-row chunk) read back in order, whole and in windows,
+    and one repriced from the start of the ledger is found and moved."""
+    for i in range(2_500):
+        if i == 5:
+            event = make_event("p5", model="acme-1", price=None, status="pending", timestamp=T0 + i)
+        else:
+            event = make_event(f"e{i}", usage=Usage(input=i + 1, output=i % 7), timestamp=T0 + i)
+        store.record(LEDGER, event, ("total",))
+    assert store.totals(LEDGER).requests == 2_500
+    assert store.update_cost(LEDGER, "p5", 77, SONNET, ("total",))
+    events = store.events(LEDGER)
+    assert ids(events) == [("p5" if i == 5 else f"e{i}") for i in range(2_500)]
+    assert events[5].cost_units == 77 and events[5].status == "ok"
+    assert [e.usage.input for e in events[1_020:1_030]] == list(range(1_021, 1_031))
+    window = store.events(LEDGER, since=T0 + 1_000, until=T0 + 2_100)
+    assert ids(window) == [f"e{i}" for i in range(1_000, 2_100)]
+    assert ids(store.events(LEDGER, limit=3)) == ["e2497", "e2498", "e2499"]
+    totals = store.totals(LEDGER)
+    assert (totals.unpriced, totals.cost_units) == (0, sum(e.cost_units or 0 for e in events))
+    (group,) = [g for g in store.aggregate(LEDGER, "model", since=T0 + 1_000) if g.key == "gpt-4o"]
+    assert group.input_tokens == sum(range(1_001, 2_501))
