@@ -238,7 +238,8 @@ _SCOPE: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("toke
 
 def current_scope() -> dict[str, Any]:
     """Return the metadata of the ``scope()`` blocks the caller is inside (inner keys win; tags add up)."""
-    return dict(_SCOPE.get())
+    scope = _SCOPE.get()
+    return dict(scope) if scope else {}  # dict() of the empty default (a MappingProxyType) is slow
 
 
 @contextmanager

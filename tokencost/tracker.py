@@ -508,7 +508,7 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
             model,
             provider or _PROVIDERS.get(model) or _provider_of(model),
             usage,
-            {**scope, **metadata} if metadata else dict(scope),
+            {**scope, **metadata} if metadata else dict(scope) if scope else {},  # dict() of the empty proxy: 0.35 us
         )
         self._commit(event, _active_var.get(), None)
         return event
