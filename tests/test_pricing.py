@@ -10,6 +10,7 @@ import pytest
 
 from tokencost import CostTracker, Price, register_price
 from tokencost.money import from_units, parse_amount, to_units
+from tokencost.pricing import override
 from tokencost.pricing.litellm_map import LitellmMapSource
 from tokencost.usage import Usage, UsageError, from_litellm_usage, from_openai_counts
 
@@ -90,6 +91,18 @@ def test_register_price_wins_over_litellm(tracker: CostTracker) -> None:
     event = tracker.track(model="gpt-4o-tokencost-test", prompt_tokens=1_000_000, completion_tokens=1_000_000)
     assert event["cost"] == Decimal("16.00")
     assert event["price_source"] == "override"
+
+
+def test_a_price_registered_later_reaches_a_running_tracker(
+    tracker: CostTracker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model the tracker has already priced from litellm's map takes a price registered afterwards."""
+    monkeypatch.setattr(override, "_REGISTERED", {})  # the registration ends with the test
+    first = tracker.track(model="gpt-4-0613", prompt_tokens=1000, completion_tokens=0)
+    assert first.price_source == "litellm"
+    register_price("gpt-4-0613", input_per_mtok=2, output_per_mtok=4)
+    second = tracker.track(model="gpt-4-0613", prompt_tokens=1000, completion_tokens=0)
+    assert (second.cost, second.price_source) == (Decimal("0.002"), "override")
 
 
 def test_prices_file_overrides_litellm(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 from tokencost.pricing._price import Price
-from tokencost.pricing.override import registered_version
+from tokencost.pricing.override import registered_version, watch_registrations
 
 __all__ = ["Price", "PriceChain", "PriceListener", "PriceSource"]
 
@@ -41,15 +41,18 @@ class PriceSource(Protocol):
         ...
 
 
+_MISS = object()
+
+
 class PriceChain:
     """Ask sources in order; remember what cacheable sources said."""
 
     def __init__(self, sources: Sequence[PriceSource]) -> None:
         self.sources = tuple(sources)
-        # Guards _cache and _cache_version: answers of cacheable sources, dropped when overrides change.
+        # Guards _cache: answers of cacheable sources, forgotten when a price is registered.
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str | None], Price | None] = {}
-        self._cache_version = registered_version()
+        watch_registrations(self)
         self._listeners: list[PriceListener] = []
         for source in self.sources:
             set_listener = getattr(source, "set_listener", None)
@@ -66,32 +69,32 @@ class PriceChain:
         for listener in list(self._listeners):
             listener(model, provider, price, reason)
 
+    def forget(self) -> None:
+        """Drop every remembered answer (a price was registered)."""
+        with self._lock:
+            self._cache.clear()
+
     def lookup(self, model: str, provider: str | None = None) -> Price | None:
         """Return the first price a source knows for ``model``, or ``None``."""
         key = (model, provider)
+        cached = self._cache.get(key, _MISS)
+        if cached is not _MISS:
+            return cached  # type: ignore[return-value]
         version = registered_version()
-        if version == self._cache_version:
-            try:
-                return self._cache[key]
-            except KeyError:
-                pass
-        else:
-            with self._lock:
-                self._cache.clear()
-                self._cache_version = version
         cacheable = True
+        price: Price | None = None
         for source in self.sources:
             price = source.lookup(model, provider)
             if price is not None:
-                if cacheable and getattr(source, "cacheable", True):
-                    with self._lock:
-                        self._cache[key] = price
-                return price
+                cacheable = cacheable and getattr(source, "cacheable", True)
+                break
             cacheable = cacheable and getattr(source, "cacheable", True)
         if cacheable:
             with self._lock:
-                self._cache[key] = None
-        return None
+                # Not an answer from before a registration that forget() has just dropped.
+                if registered_version() == version:
+                    self._cache[key] = price
+        return price
 
     def is_pending(self, model: str, provider: str | None = None) -> bool:
         """Return whether a source is still looking ``model`` up (the event is then repriced later)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,11 @@ _FIELDS = (
     "reasoning_per_mtok",
 )
 
-# Guards _REGISTERED and _version: prices registered for the whole process.
+# Guards _REGISTERED, _version and _watchers: prices registered for the whole process.
 _lock = threading.Lock()
 _REGISTERED: dict[str, Price] = {}
 _version = 0
+_watchers: weakref.WeakSet[Any] = weakref.WeakSet()  # price caches told to forget after each registration
 
 
 def register_price(
@@ -62,12 +64,21 @@ def register_price(
     with _lock:
         _REGISTERED[model] = price
         _version += 1
+        watchers = list(_watchers)
+    for cache in watchers:
+        cache.forget()
     return price
 
 
 def registered_version() -> int:
     """Return a counter that changes whenever ``register_price`` is called (for price caches)."""
     return _version
+
+
+def watch_registrations(cache: Any) -> None:
+    """Call ``cache.forget()`` after every ``register_price`` from now on (``cache`` is held weakly)."""
+    with _lock:
+        _watchers.add(cache)
 
 
 def _price_from_entry(entry: object, model: str, origin: str) -> Price:
