@@ -110,17 +110,17 @@ class Price:
 
     def cost_units(self, usage: Usage) -> int:
         """Return the exact cost of ``usage`` in pico-dollars."""
-        units = self._units
-        if units is not None:
+        if self._units is not None:
+            input_, cache_read, cache_write, output, reasoning, audio_in, audio_out, image = self._units
             return (
-                usage.input * units[0]
-                + usage.cache_read * units[1]
-                + usage.cache_write * units[2]
-                + usage.output * units[3]
-                + usage.reasoning * units[4]
-                + usage.audio_in * units[5]
-                + usage.audio_out * units[6]
-                + usage.image * units[7]
+                usage.input * input_
+                + usage.cache_read * cache_read
+                + usage.cache_write * cache_write
+                + usage.output * output
+                + usage.reasoning * reasoning
+                + usage.audio_in * audio_in
+                + usage.audio_out * audio_out
+                + usage.image * image
             )
         return sum(self.breakdown_units(usage).values())
 
