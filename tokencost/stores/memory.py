@@ -31,13 +31,15 @@ _N_SUMS = 9
 # unpriced), saved, input, cache_read, cache_write, output, reasoning. Packing a row in place is three times as
 # fast as appending each value to an array.
 _ROW = struct.Struct("=d2I7q")
-_SLOTS = _ROW.size // 8  # int64 slots a row takes
+_ROW_BYTES = _ROW.size
+_PACK_ROW = _ROW.pack_into  # bound once: record() is the hot path
+_SLOTS = _ROW_BYTES // 8  # int64 slots a row takes
 _COST_SLOT = 2  # the slot of the cost; the six after it hold saved and the five token buckets
 # Rows are written into chunks allocated whole and never resized: no copies as a ledger grows, and the process's
 # memory grows by the rows and nothing else (one growing array left freed copies behind: 99 MB of RSS for 72 MB).
 _CHUNK_SHIFT = 10
 _CHUNK_ROWS = 1 << _CHUNK_SHIFT
-_CHUNK_BYTES = _CHUNK_ROWS * _ROW.size
+_CHUNK_BYTES = _CHUNK_ROWS * _ROW_BYTES
 
 
 def _metadata_key(metadata: Mapping[str, Any]) -> Any:
@@ -129,14 +131,14 @@ class _Ledger:
 
     def row(self, index: int) -> tuple[Any, ...]:
         """Return an event's row: timestamp, kind, call id number, cost, saved, the five token buckets."""
-        return _ROW.unpack_from(self.chunks[index >> _CHUNK_SHIFT], (index & (_CHUNK_ROWS - 1)) * _ROW.size)
+        return _ROW.unpack_from(self.chunks[index >> _CHUNK_SHIFT], (index & (_CHUNK_ROWS - 1)) * _ROW_BYTES)
 
     def iter_rows(self) -> Iterator[tuple[Any, ...]]:
         """Yield every event's row, oldest first."""
         for number, chunk in enumerate(self.chunks):
             rows = min(_CHUNK_ROWS, self.count - (number << _CHUNK_SHIFT))
             if rows > 0:
-                yield from _ROW.iter_unpack(memoryview(chunk)[: rows * _ROW.size])
+                yield from _ROW.iter_unpack(memoryview(chunk)[: rows * _ROW_BYTES])
 
     def usage(self, index: int, row: tuple[Any, ...]) -> Usage:
         audio_in, audio_out, image = self.extra.get(index, (0, 0, 0))
@@ -196,7 +198,7 @@ class MemoryStore(Store):
                 led.chunks.append(led.chunk)
                 offset = 0
             # A value out of range raises here, before the row counts: the next event writes over what was packed.
-            _ROW.pack_into(
+            _PACK_ROW(
                 led.chunk,
                 offset,
                 event.timestamp,
@@ -210,7 +212,7 @@ class MemoryStore(Store):
                 usage.output,
                 usage.reasoning,
             )
-            led.offset = offset + _ROW.size
+            led.offset = offset + _ROW_BYTES
             index = led.count
             led.count = index + 1
             if not numbered:
@@ -307,9 +309,9 @@ class MemoryStore(Store):
                 old[i] -= value
             for i, value in enumerate((1, cost_units, 0, saved, *tokens)):
                 new[i] += value
-            _ROW.pack_into(
+            _PACK_ROW(
                 led.chunks[index >> _CHUNK_SHIFT],
-                (index & (_CHUNK_ROWS - 1)) * _ROW.size,
+                (index & (_CHUNK_ROWS - 1)) * _ROW_BYTES,
                 ts, kind, number, cost_units, saved, *tokens,
             )  # fmt: skip
             for key in charges:
