@@ -484,7 +484,7 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
             and type(cache_read_tokens) is int
             and type(cache_write_tokens) is int
             and type(reasoning_tokens) is int
-            and isinstance(model, str)
+            and type(model) is str  # a str subclass takes the slow check, which accepts it
             and model
         ):
             _check_track_types(
