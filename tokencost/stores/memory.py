@@ -174,9 +174,13 @@ class MemoryStore(Store):
         cost = event.cost_units
         metadata = event.metadata
         call_id = event.call_id
+        head: str | None
         head, _, tail = call_id.rpartition("-")
-        # A number that prints back the same (no sign, no leading zero, ASCII digits) and fits the column.
-        numbered = len(tail) < 10 and tail.isdecimal() and tail.isascii() and tail[0] != "0" and bool(head)
+        # A number that prints back the same (no sign, no leading zero, ASCII digits) and fits the row.
+        if head and len(tail) < 10 and tail.isdecimal() and tail.isascii() and tail[0] != "0":
+            number = int(tail)
+        else:
+            head, number = None, 0
         kind_key = (
             event.model,
             event.provider,
@@ -185,7 +189,7 @@ class MemoryStore(Store):
             _metadata_key(metadata) if metadata else (),
             event.status,
             event.reason,
-            head if numbered else None,
+            head,
         )
         with self._lock:
             led = self._ledgers.get(ledger) or self._ledger(ledger)
@@ -203,7 +207,7 @@ class MemoryStore(Store):
                 offset,
                 event.timestamp,
                 kind,
-                int(tail) if numbered else 0,
+                number,
                 _UNPRICED if cost is None else cost,
                 event.saved_units,
                 usage.input,
@@ -215,7 +219,7 @@ class MemoryStore(Store):
             led.offset = offset + _ROW_BYTES
             index = led.count
             led.count = index + 1
-            if not numbered:
+            if not number:
                 led.other_ids[index] = call_id
             if usage.audio_in or usage.audio_out or usage.image:
                 led.extra[index] = (usage.audio_in, usage.audio_out, usage.image)
