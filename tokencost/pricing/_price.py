@@ -52,7 +52,7 @@ class Price:
     _hash: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # Prices key the memory store's interning table on every event: hash once, not per lookup.
+        # Hashing ten Decimals is slow: hash once, for the dicts and sets a price keys.
         object.__setattr__(self, "_hash", hash(tuple(getattr(self, b) for b in (*BUCKETS, "source", "source_url"))))
         per_token = [self.per_token(bucket) for bucket in BUCKETS]
         scaled = [p * UNITS_PER_USD for p in per_token]
