@@ -1031,8 +1031,6 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         )
 
     def _charges(self, event: Event) -> tuple[str, ...]:
-        if not self._budgets:
-            return ()
         return tuple(
             b.counter_key(value, event.timestamp)
             for b in self._budgets

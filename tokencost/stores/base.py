@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -80,6 +80,14 @@ class Group(Totals):
     def of(cls, key: str, sums: Sequence[int]) -> Group:
         """Build the group ``key`` from sums in ``Totals`` field order."""
         return cls(*sums, key=key)  # type: ignore[misc, arg-type]
+
+
+def ranked_groups(sums: Iterable[tuple[str, Sequence[int]]]) -> list[Group]:
+    """Return the groups of ``(key, sums)`` that have a request, as ``aggregate()`` orders them: most expensive
+    first, then by key."""
+    result = [Group.of(key, values) for key, values in sums if values[0] > 0]
+    result.sort(key=lambda g: (-g.cost_units, g.key))
+    return result
 
 
 def group_keys(

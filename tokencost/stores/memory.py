@@ -19,7 +19,7 @@ from typing import Any
 
 from tokencost.events import Event
 from tokencost.pricing import Price
-from tokencost.stores.base import Check, Group, Store, Totals, group_keys
+from tokencost.stores.base import Check, Group, Store, Totals, group_keys, ranked_groups
 from tokencost.usage import Usage
 
 __all__ = ["MemoryStore"]
@@ -79,14 +79,12 @@ class _Ledger:
             str, tuple[float, int, int, tuple[str, ...]]
         ] = {}  # id -> (expiry, units, tokens, keys)
 
-    def new_kind(self, key: tuple[Any, ...], event: Event) -> int:
-        kind = self.kind_index[key] = len(self.kinds)
-        self.kinds.append(
-            (event.model, event.provider, event.price, event.price_source, dict(event.metadata), event.status,
-             event.reason, key[7])
-        )  # fmt: skip
+    def new_kind(self, key: tuple[Any, ...], kind: tuple[Any, ...]) -> int:
+        """Intern ``kind`` under ``key``; return its number."""
+        number = self.kind_index[key] = len(self.kinds)
+        self.kinds.append(kind)
         self.kind_sums.append([0] * _N_SUMS)
-        return kind
+        return number
 
     def fold(self) -> None:
         """Add the events recorded since the last fold to their kinds' sums."""
@@ -195,7 +193,11 @@ class MemoryStore(Store):
             led = self._ledgers.get(ledger) or self._ledger(ledger)
             kind = led.kind_index.get(kind_key)
             if kind is None:
-                kind = led.new_kind(kind_key, event)
+                kind = led.new_kind(
+                    kind_key,
+                    (event.model, event.provider, event.price, event.price_source, dict(metadata), event.status,
+                     event.reason, head),
+                )  # fmt: skip
             offset = led.offset
             if not offset < len(led.chunk):
                 led.chunk = bytearray(_CHUNK_BYTES)
@@ -304,9 +306,7 @@ class MemoryStore(Store):
             kind_key = (model, provider, id(price), price.source, _metadata_key(metadata), "ok", None, prefix)
             kind = led.kind_index.get(kind_key)
             if kind is None:
-                kind = led.kind_index[kind_key] = len(led.kinds)
-                led.kinds.append((model, provider, price, price.source, metadata, "ok", None, prefix))
-                led.kind_sums.append([0] * _N_SUMS)
+                kind = led.new_kind(kind_key, (model, provider, price, price.source, metadata, "ok", None, prefix))
             saved = price.saved_units(led.usage(index, row))
             old, new = led.kind_sums[old_kind], led.kind_sums[kind]
             for i, value in enumerate((1, 0, 1, old_saved, *tokens)):
@@ -366,9 +366,7 @@ class MemoryStore(Store):
                         acc = groups.setdefault(key, [0] * _N_SUMS)
                         for i in range(_N_SUMS):
                             acc[i] += values[i]
-        result = [Group.of(key, sums) for key, sums in groups.items() if sums[0] > 0]
-        result.sort(key=lambda g: (-g.cost_units, g.key))
-        return result
+        return ranked_groups(groups.items())
 
     def events(
         self,

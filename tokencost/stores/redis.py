@@ -52,7 +52,7 @@ from typing import Any, NamedTuple
 from tokencost.errors import MissingExtraError, StoreError
 from tokencost.events import Event
 from tokencost.pricing import Price
-from tokencost.stores.base import NONE_KEY, Check, Group, Store, Totals, group_keys
+from tokencost.stores.base import NONE_KEY, Check, Group, Store, Totals, group_keys, ranked_groups
 from tokencost.stores.sqlite import (
     QUEUED_STORE_WRAPPED,
     Batch,
@@ -653,9 +653,7 @@ class RedisStore(Store):
                     acc = groups.setdefault(group, [0] * len(_TOTALS_FIELDS))
                     for i, value in enumerate(sums):
                         acc[i] += value
-        result = [Group.of(key, sums) for key, sums in groups.items() if sums[0] > 0]
-        result.sort(key=lambda g: (-g.cost_units, g.key))
-        return result
+        return ranked_groups(groups.items())
 
     def events(
         self,

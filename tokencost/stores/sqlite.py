@@ -62,7 +62,7 @@ from typing import Any, NamedTuple, TypeVar
 from tokencost.errors import StoreError
 from tokencost.events import Event
 from tokencost.pricing import Price
-from tokencost.stores.base import NONE_KEY, Check, Group, Store, Totals
+from tokencost.stores.base import NONE_KEY, Check, Group, Store, Totals, ranked_groups
 from tokencost.usage import Usage
 
 __all__ = ["DIMENSIONS", "QUEUED_STORE_WRAPPED", "SQLiteStore", "WriteBehind"]
@@ -740,17 +740,13 @@ CREATE TABLE IF NOT EXISTS meta (
 ) WITHOUT ROWID;
 """
 
+_INTO_SPANS = "INSERT OR REPLACE INTO spans (ledger, first_seq, last_seq, min_ts, max_ts)"
+_SPANS_OF_EVENTS = f"{_INTO_SPANS} SELECT ledger, min(seq), max(seq), min(ts), max(ts) FROM events"
 # Add spans for the events after seq ? (those of the batch just written, and any an older tokencost wrote).
-_ADD_SPANS = (
-    "INSERT OR REPLACE INTO spans (ledger, first_seq, last_seq, min_ts, max_ts)"
-    " SELECT ledger, min(seq), max(seq), min(ts), max(ts) FROM events WHERE seq > ? GROUP BY ledger"
-)
+_ADD_SPANS = f"{_SPANS_OF_EVENTS} WHERE seq > ? GROUP BY ledger"
 # Spans for every event of an older file, one per ledger and stretch of 2,048 seq (as batches would have written).
-_SPANS_OF_ALL = (
-    "INSERT INTO spans (ledger, first_seq, last_seq, min_ts, max_ts)"
-    " SELECT ledger, min(seq), max(seq), min(ts), max(ts) FROM events GROUP BY ledger, seq / 2048"
-)
-_ADD_SPAN = "INSERT OR REPLACE INTO spans (ledger, first_seq, last_seq, min_ts, max_ts) VALUES (?, ?, ?, ?, ?)"
+_SPANS_OF_ALL = f"{_SPANS_OF_EVENTS} GROUP BY ledger, seq / 2048"
+_ADD_SPAN = f"{_INTO_SPANS} VALUES (?, ?, ?, ?, ?)"
 _COVERED = "SELECT COALESCE(max(last_seq), 0) FROM spans"
 # The seq covered by spans and the newest seq, as columns added to a query of spans.
 _NEWEST = f", ({_COVERED}), (SELECT COALESCE(max(seq), 0) FROM events) FROM spans"
@@ -1605,9 +1601,7 @@ class SQLiteStore(Store):
 
     @staticmethod
     def _groups(rows: Iterable[Sequence[Any]]) -> list[Group]:
-        result = [Group.of(str(row[0]), row[1:]) for row in rows if row[1] > 0]
-        result.sort(key=lambda g: (-g.cost_units, g.key))
-        return result
+        return ranked_groups((str(row[0]), row[1:]) for row in rows)
 
     def _where(self, ledger: str, since: float | None, until: float | None, model: str | None) -> tuple[str, list[Any]]:
         """Return the WHERE clause (alias ``e``) of a read, narrowed to the seq range of the spans it touches.
