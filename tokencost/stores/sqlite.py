@@ -85,6 +85,42 @@ _price_json_by_id: dict[int, tuple[Price, str]] = {}  # keeps the Price alive, s
 _CODEC_CACHE_SIZE = 4096
 
 
+_PRICE_TEXT_FIELDS = ("source", "source_url", "tier_above_tokens")
+
+
+def price_to_dict(price: Price, depth: int = 0) -> dict[str, Any]:
+    """Return ``price`` as a JSON-ready dict: every amount as decimal text, ``above_tier`` as a nested dict."""
+    if depth > 8:
+        raise ValueError("price tiers nested more than 8 deep")
+    out: dict[str, Any] = {}
+    for name in _PRICE_FIELDS:
+        value = getattr(price, name)
+        if value is None:
+            continue
+        if isinstance(value, Price):
+            out[name] = price_to_dict(value, depth + 1)
+        elif isinstance(value, Decimal):
+            out[name] = str(value)
+        else:
+            out[name] = value
+    return out
+
+
+def price_from_dict(raw: Mapping[str, Any]) -> Price:
+    """Rebuild a ``Price`` from ``price_to_dict``'s dict."""
+    kwargs: dict[str, Any] = {}
+    for name in _PRICE_FIELDS:
+        if name in raw:
+            value = raw[name]
+            if name == "above_tier":
+                kwargs[name] = price_from_dict(value)
+            elif name in _PRICE_TEXT_FIELDS:
+                kwargs[name] = value
+            else:
+                kwargs[name] = Decimal(value)
+    return Price(**kwargs)
+
+
 def price_to_json(price: Price) -> str:
     """Return ``price`` as compact JSON with every amount as decimal text."""
     # Looked up by identity first: hashing a Price (eight Decimals) costs more than encoding a small event.
@@ -93,12 +129,7 @@ def price_to_json(price: Price) -> str:
         return cached[1]
     text = _price_json_cache.get(price)
     if text is None:
-        out: dict[str, Any] = {}
-        for name in _PRICE_FIELDS:
-            value = getattr(price, name)
-            if value is not None:
-                out[name] = str(value) if isinstance(value, Decimal) else value
-        text = json.dumps(out, separators=(",", ":"), sort_keys=True)
+        text = json.dumps(price_to_dict(price), separators=(",", ":"), sort_keys=True)
         if len(_price_json_cache) >= _CODEC_CACHE_SIZE:
             _price_json_cache.clear()
         _price_json_cache[price] = text
@@ -112,13 +143,7 @@ def price_from_json(text: str) -> Price:
     """Rebuild a ``Price`` written by ``price_to_json``."""
     price = _price_cache.get(text)
     if price is None:
-        raw = json.loads(text)
-        kwargs: dict[str, Any] = {}
-        for name in _PRICE_FIELDS:
-            if name in raw:
-                value = raw[name]
-                kwargs[name] = Decimal(value) if name not in ("source", "source_url", "tier_above_tokens") else value
-        price = Price(**kwargs)
+        price = price_from_dict(json.loads(text))
         if len(_price_cache) >= _CODEC_CACHE_SIZE:
             _price_cache.clear()
         _price_cache[text] = price
