@@ -66,9 +66,15 @@ def test_keys_live_under_the_ledger_hash_tag_with_integer_money(rstore: RedisSto
     assert keys
     assert all(key.startswith("tokencost:{app}:") for key in keys)
     assert {"tokencost:{app}:totals", "tokencost:{app}:events", "tokencost:{app}:agg:user"} <= keys
-    assert client.hget("tokencost:{app}:totals", "cost") == "20000000000"
-    assert client.hget("tokencost:{app}:counters", "u:total") == "20000000000"
-    assert client.hget("tokencost:{app}:agg:user", "1:alice") == "20000000000"
+    # Money sums are two integer fields: whole micro-dollars (_m, m:) and the pico-dollars below them.
+    rstore.record("app", make_event("e2", cost_units=1_000_007), ("total",))
+    assert rstore.flush(10)
+    assert client.hget("tokencost:{app}:totals", "cost_m") == "20001"
+    assert client.hget("tokencost:{app}:totals", "cost") == "7"
+    assert client.hget("tokencost:{app}:counters", "m:total") == "20001"
+    assert client.hget("tokencost:{app}:counters", "u:total") == "7"
+    assert client.hget("tokencost:{app}:agg:user", "9:alice") == "20000"
+    assert client.hget("tokencost:{app}:agg:user", "1:alice") is None
 
 
 def test_reserve_compares_amounts_beyond_2_to_53_exactly(rstore: RedisStore) -> None:

@@ -15,7 +15,7 @@ import pytest
 from tokencost.errors import StoreError
 from tokencost.events import Event
 from tokencost.stores import store_from_url
-from tokencost.stores.base import Check, Group
+from tokencost.stores.base import Check, Group, join_sums
 from tokencost.stores.sqlite import DIMENSIONS, SQLiteStore
 from tokencost.usage import Usage
 
@@ -163,18 +163,24 @@ def test_locked_database_raises_store_error_and_keeps_events(sqlite_url: str, tm
 
 
 def test_corrupt_file_raises_store_error(tmp_path: Path) -> None:
-    """A file that is not a SQLite database is refused with a StoreError that says so."""
+    """A file that is not a SQLite database opens as a store that is down: reads raise a StoreError saying so."""
     path = tmp_path / "costs.db"
     path.write_bytes(b"this is not a database, just some text " * 200)
-    with pytest.raises(StoreError, match=r"cannot open .*costs\.db.*not a database"):
-        SQLiteStore(f"sqlite:///{path}")
+    store = SQLiteStore(f"sqlite:///{path}")
+    try:
+        with pytest.raises(StoreError, match=r"cannot open .*costs\.db.*not a database"):
+            store.totals("app")
+    finally:
+        store.close()
 
 
 def test_unwritable_path_raises_store_error(tmp_path: Path) -> None:
-    """A path whose folder cannot be created (a file is in the way) raises StoreError naming the path."""
+    """A path whose folder cannot be created (a file is in the way): reads raise StoreError naming the path."""
     (tmp_path / "afile").write_text("x")
+    store = SQLiteStore(f"sqlite:///{tmp_path}/afile/costs.db")
     with pytest.raises(StoreError, match=r"cannot open .*afile/costs\.db"):
-        SQLiteStore(f"sqlite:///{tmp_path}/afile/costs.db")
+        store.events("app")
+    store.close()
 
 
 def test_newer_schema_is_refused(sqlite_url: str, tmp_path: Path) -> None:
@@ -183,8 +189,10 @@ def test_newer_schema_is_refused(sqlite_url: str, tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "ledger.db")
     conn.execute("PRAGMA user_version = 99")
     conn.close()
+    store = SQLiteStore(sqlite_url)
     with pytest.raises(StoreError, match="schema version 99"):
-        SQLiteStore(sqlite_url)
+        store.totals("app")
+    store.close()
 
 
 def test_threads_share_one_store(sqlite_url: str) -> None:
@@ -292,10 +300,12 @@ def group_table(path: Path, ledger: str) -> dict[tuple[str, str], tuple[int, ...
     """Return the groups table's rows of ``ledger``: (dim, key) -> sums."""
     conn = sqlite3.connect(path)
     try:
-        rows = conn.execute(f"SELECT dim, key, {_SUMS} FROM groups WHERE ledger = ?", (ledger,)).fetchall()
+        rows = conn.execute(
+            f"SELECT dim, key, {_SUMS}, cost_m, saved_m FROM groups WHERE ledger = ?", (ledger,)
+        ).fetchall()
     finally:
         conn.close()
-    return {(dim, key): tuple(sums) for dim, key, *sums in rows}
+    return {(dim, key): tuple(join_sums(sums)) for dim, key, *sums in rows}
 
 
 def full_group_by(store: SQLiteStore, ledger: str) -> dict[str, list[Group]]:
@@ -386,7 +396,7 @@ def test_a_schema_1_file_is_upgraded(sqlite_url: str, tmp_path: Path, caplog: py
     try:
         assert "upgrading" in caplog.text
         conn = sqlite3.connect(path)
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
         conn.close()
         assert_groups_match(store, path, "app")
         assert_groups_match(store, path, "other")
@@ -453,7 +463,7 @@ def test_a_schema_2_file_is_upgraded(sqlite_url: str, tmp_path: Path, caplog: py
     try:
         assert "upgrading" in caplog.text
         conn = sqlite3.connect(path)
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
         assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'events_ledger_ts'").fetchall() == []
         conn.close()
         window = store.events("app", since=T0 + 2 * DAY, until=T0 + 4 * DAY)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from tokencost.stores.base import Check, Group, Store, Totals
+from tokencost.stores.base import Check, Group, Reservation, Store, Totals, plausible_event
 
-__all__ = ["Check", "Group", "Store", "Totals", "store_from_url"]
+__all__ = ["Check", "Group", "Reservation", "Store", "Totals", "plausible_event", "store_from_url"]
 
 # scheme -> (module, class). Modules are imported only when their scheme is used.
 SCHEMES: dict[str, tuple[str, str]] = {
@@ -19,11 +19,15 @@ SCHEMES: dict[str, tuple[str, str]] = {
 
 
 def store_from_url(url: str, **options: Any) -> Store:
-    """Build the store a URL names.
+    """Build the store a URL names; ``options`` go to its class.
+
+    Every store takes ``timeout`` (seconds one round trip may take before ``StoreError``: Redis socket timeouts,
+    SQLite's wait for a lock; ``None``: the store's default) and ``clock`` (seconds since the epoch, for
+    reservation times; default ``time.time``; Redis uses its server's clock unless one is given).
 
     Example::
 
-        store = store_from_url("sqlite:///var/lib/app/costs.db")
+        store = store_from_url("sqlite:///var/lib/app/costs.db", timeout=2.0)
 
     Raises:
         TypeError: for a URL that is not a str.

@@ -13,6 +13,7 @@ them fits under (one transaction in SQLite, one Lua script in Redis, one lock in
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -22,13 +23,110 @@ from typing import Any, ClassVar, TypeVar
 from tokencost.errors import StoreError
 from tokencost.events import Event
 from tokencost.pricing import Price
+from tokencost.usage import Usage
 
-__all__ = ["Check", "Group", "Store", "Totals"]
+__all__ = [
+    "MAX_EVENT_UNITS",
+    "MAX_TOKENS",
+    "Check",
+    "Group",
+    "Reservation",
+    "Store",
+    "Totals",
+    "implausible",
+    "plausible_event",
+]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 # Group key used by aggregate() for events that lack the grouping key.
 NONE_KEY = "(none)"
+
+# A single call with more tokens than this in one bucket is beyond any context window: it is recorded unpriced.
+MAX_TOKENS = 10**9
+# The largest cost (and saving) one event may carry, in pico-dollars (2^63 - 1, about $9.2 million): stores keep an
+# event's amount in a signed 64-bit integer. Running sums are kept past it (see ``MICRO``).
+MAX_EVENT_UNITS = 2**63 - 1
+# Running money sums are kept in two signed 64-bit parts, whole micro-dollars and the pico-dollars below them, so
+# SQLite and Redis (whose integers are 64-bit) hold totals up to about $9.2 * 10^12, exact to 1e-12.
+MICRO = 10**6
+
+
+def split_units(units: int) -> tuple[int, int]:
+    """Return ``units`` (pico-dollars) as ``(pico-dollars below a micro-dollar, whole micro-dollars)``."""
+    micro, rest = divmod(units, MICRO)
+    return rest, micro
+
+
+def split_sums(sums: Sequence[int]) -> tuple[int, ...]:
+    """Return ``Totals`` sums (9, field order) as stored: the two money sums split, their micro parts last (11)."""
+    cost_m, cost = divmod(sums[1], MICRO)
+    saved_m, saved = divmod(sums[3], MICRO)
+    return (sums[0], cost, sums[2], saved, *sums[4:9], cost_m, saved_m)
+
+
+def join_sums(stored: Sequence[int]) -> list[int]:
+    """Return the 9 ``Totals`` sums of 11 stored ones (``split_sums``'s layout; a missing micro part is 0)."""
+    cost_m = stored[9] if len(stored) > 9 else 0
+    saved_m = stored[10] if len(stored) > 10 else 0
+    return [stored[0], cost_m * MICRO + stored[1], stored[2], saved_m * MICRO + stored[3], *stored[4:9]]
+
+
+def implausible(event: Event) -> str | None:
+    """Return why ``event`` cannot be recorded as it is (a token count or an amount out of range), or ``None``.
+
+    Out of range: a bucket of more than ``MAX_TOKENS`` tokens (or negative), a cost or saving above
+    ``MAX_EVENT_UNITS`` (or negative).
+    """
+    u = event.usage
+    m = MAX_TOKENS
+    cost = event.cost_units
+    try:
+        fits = (
+            0 <= u.input <= m
+            and 0 <= u.output <= m
+            and 0 <= u.cache_read <= m
+            and 0 <= u.cache_write <= m
+            and 0 <= u.reasoning <= m
+            and 0 <= u.audio_in <= m
+            and 0 <= u.audio_out <= m
+            and 0 <= u.image <= m
+            and (cost is None or 0 <= cost <= MAX_EVENT_UNITS)
+            and 0 <= event.saved_units <= MAX_EVENT_UNITS
+        )
+        if fits:
+            return None
+        counts = {name: value for name, value in u.as_dict().items() if not 0 <= value <= m}
+    except TypeError:
+        return f"token counts or amounts that are not numbers ({u!r}): recorded without cost or tokens"
+    if counts:
+        shown = ", ".join(f"{name}={value}" for name, value in counts.items())
+        return f"implausible usage ({shown}; over {m:,} tokens in one call): recorded without cost or tokens"
+    return f"implausible amount (cost {cost}, saved {event.saved_units} pico-dollars): recorded without cost"
+
+
+def plausible_event(event: Event) -> Event:
+    """Return ``event``, or when ``implausible`` finds it out of range, an unpriced copy saying why.
+
+    The copy has no cost, price or saving (never written as money); its usage is zeroed when a token count is
+    out of range (it would charge token budgets with tokens no call can have), else kept. A pending event stays
+    unpriced for good (status ``ok``). Stores call this in ``record()``; the tracker may call it when pricing.
+    """
+    reason = implausible(event)
+    if reason is None:
+        return event
+    usage = event.usage if reason.startswith("implausible amount") else Usage()
+    return dataclasses.replace(
+        event,
+        usage=usage,
+        cost_units=None,
+        price=None,
+        price_source=None,
+        saved_units=0,
+        breakdown=None,
+        status="ok" if event.status == "pending" else event.status,
+        reason=reason,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +136,21 @@ class Check:
     key: str
     limit_units: int | None = None
     limit_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """An open (unexpired) reservation: what ``reserve()`` holds on counters ``keys`` until recorded or released.
+
+    ``created`` and ``expires`` are seconds since the epoch, by the store's clock.
+    """
+
+    id: str
+    keys: tuple[str, ...]
+    cost_units: int
+    tokens: int
+    created: float
+    expires: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +251,8 @@ class Store(ABC):
         "record",
         "reserve",
         "release",
+        "reservations",
+        "release_stale",
         "counters",
         "update_cost",
         "totals",
@@ -181,14 +296,32 @@ class Store(ABC):
     ) -> Check | None:
         """Hold ``cost_units`` and ``tokens`` on every counter of ``checks`` if all still fit, atomically.
 
-        A counter fits when spent + open reservations + this one stays within its limits. Returns ``None``
-        when reserved, else the first check that did not fit (nothing is held then). A reservation not
-        recorded or released within ``ttl`` seconds expires (a crashed worker does not hold budget forever).
+        A counter fits when spent + open reservations + this one stays within its limits. Several checks of one
+        counter key hold the amount on it once (each of their limits applies, so the tightest decides). Returns
+        ``None`` when reserved, else the first check that did not fit (nothing is held then). A reservation not
+        recorded or released within ``ttl`` seconds (by the store's clock) expires (a crashed worker does not hold
+        budget forever).
         """
 
     @abstractmethod
     def release(self, ledger: str, reservation: str) -> None:
         """Drop an open reservation (the call failed or was refused elsewhere)."""
+
+    def reservations(self, ledger: str) -> list[Reservation]:
+        """Return the open (unexpired) reservations of the ledger, oldest first.
+
+        Every tokencost store has it; a ``Store`` subclass of another library that lacks it raises
+        ``NotImplementedError``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not list reservations")
+
+    def release_stale(self, ledger: str, older_than: float) -> int:
+        """Drop the open reservations created more than ``older_than`` seconds ago; return how many.
+
+        Every tokencost store has it; a ``Store`` subclass of another library that lacks it raises
+        ``NotImplementedError``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not release stale reservations")
 
     @abstractmethod
     def counters(self, ledger: str, keys: Sequence[str]) -> dict[str, tuple[int, int, int]]:

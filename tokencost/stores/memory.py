@@ -12,14 +12,24 @@ import datetime as dt
 import struct
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
 from tokencost.events import Event
 from tokencost.pricing import Price
-from tokencost.stores.base import Check, Group, Store, Totals, group_keys, ranked_groups
+from tokencost.stores.base import (
+    MAX_EVENT_UNITS,
+    Check,
+    Group,
+    Reservation,
+    Store,
+    Totals,
+    group_keys,
+    plausible_event,
+    ranked_groups,
+)
 from tokencost.usage import Usage
 
 __all__ = ["MemoryStore"]
@@ -75,9 +85,8 @@ class _Ledger:
         self.pending_ids: dict[str, int] = {}  # call id -> index, for events a later price may reprice
         self.breakdowns: dict[int, Mapping[str, int]] = {}
         self.counters: dict[str, list[int]] = {}  # key -> [units, tokens]
-        self.reservations: dict[
-            str, tuple[float, int, int, tuple[str, ...]]
-        ] = {}  # id -> (expiry, units, tokens, keys)
+        # id -> (expiry, units, tokens, keys, created), times by the store's clock
+        self.reservations: dict[str, tuple[float, int, int, tuple[str, ...], float]] = {}
 
     def new_kind(self, key: tuple[Any, ...], kind: tuple[Any, ...]) -> int:
         """Intern ``kind`` under ``key``; return its number."""
@@ -145,14 +154,23 @@ class _Ledger:
 
 
 class MemoryStore(Store):
-    """The ledger in memory: one process, gone at exit. Thread-safe."""
+    """The ledger in memory: one process, gone at exit. Thread-safe.
+
+    Args:
+        url: ``memory://``.
+        timeout: accepted for the same signature as other stores (nothing here waits).
+        clock: seconds since the epoch, for reservation times (default ``time.time``).
+    """
 
     scheme = "memory"
     # Nothing here talks to a backend, so no method needs wrapping into StoreError (and record() is hot).
     _WRAPPED = ()
 
-    def __init__(self, url: str = "memory://") -> None:
+    def __init__(
+        self, url: str = "memory://", *, timeout: float | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         super().__init__(url)
+        self._clock = clock
         # Guards _ledgers and everything inside them.
         self._lock = threading.Lock()
         self._ledgers: dict[str, _Ledger] = {}
@@ -168,6 +186,7 @@ class MemoryStore(Store):
     def record(
         self, ledger: str, event: Event, charges: Sequence[str] = (), reservation: str | None = None
     ) -> dict[str, tuple[int, int]]:
+        event = plausible_event(event)  # an amount the row cannot hold is recorded unpriced, never dropped
         usage = event.usage
         cost = event.cost_units
         metadata = event.metadata
@@ -248,7 +267,7 @@ class MemoryStore(Store):
     def reserve(
         self, ledger: str, reservation: str, checks: Sequence[Check], cost_units: int, tokens: int, ttl: float
     ) -> Check | None:
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             led = self._ledger(ledger)
             reserved = self._reserved(led, now)
@@ -259,13 +278,14 @@ class MemoryStore(Store):
                     return check
                 if check.limit_tokens is not None and used + held_tokens + tokens > check.limit_tokens:
                     return check
-            led.reservations[reservation] = (now + ttl, cost_units, tokens, tuple(c.key for c in checks))
+            keys = tuple(dict.fromkeys(c.key for c in checks))  # a counter checked twice is held once
+            led.reservations[reservation] = (now + ttl, cost_units, tokens, keys, now)
             return None
 
     @staticmethod
     def _reserved(led: _Ledger, now: float) -> dict[str, tuple[int, int]]:
         held: dict[str, tuple[int, int]] = {}
-        for rid, (expiry, units, tokens, keys) in list(led.reservations.items()):
+        for rid, (expiry, units, tokens, keys, _) in list(led.reservations.items()):
             if expiry < now:
                 del led.reservations[rid]
                 continue
@@ -278,10 +298,31 @@ class MemoryStore(Store):
         with self._lock:
             self._ledger(ledger).reservations.pop(reservation, None)
 
+    def reservations(self, ledger: str) -> list[Reservation]:
+        with self._lock:
+            led = self._ledger(ledger)
+            self._reserved(led, self._clock())  # drops the expired ones
+            out = [
+                Reservation(rid, keys, units, tokens, created, expiry)
+                for rid, (expiry, units, tokens, keys, created) in led.reservations.items()
+            ]
+        out.sort(key=lambda r: (r.created, r.id))
+        return out
+
+    def release_stale(self, ledger: str, older_than: float) -> int:
+        with self._lock:
+            led = self._ledger(ledger)
+            now = self._clock()
+            self._reserved(led, now)
+            stale = [rid for rid, held in led.reservations.items() if held[4] < now - older_than]
+            for rid in stale:
+                del led.reservations[rid]
+            return len(stale)
+
     def counters(self, ledger: str, keys: Sequence[str]) -> dict[str, tuple[int, int, int]]:
         with self._lock:
             led = self._ledger(ledger)
-            reserved = self._reserved(led, time.monotonic()) if led.reservations else {}
+            reserved = self._reserved(led, self._clock()) if led.reservations else {}
             out = {}
             for key in keys:
                 units, tokens = led.counters.get(key, (0, 0))
@@ -291,6 +332,8 @@ class MemoryStore(Store):
     def update_cost(
         self, ledger: str, call_id: str, cost_units: int, price: Price, charges: Sequence[str] = ()
     ) -> bool:
+        if not 0 <= cost_units <= MAX_EVENT_UNITS:
+            return False  # an amount no event can have is never written as money
         with self._lock:
             led = self._ledger(ledger)
             index = led.pending_ids.get(call_id)

@@ -4,10 +4,11 @@
 ``tokencost:{ledger}:`` (a hash tag: a Redis Cluster keeps each ledger on one slot):
 
 ==================  ==========================================================================================
-``totals``          hash: requests, cost, unpriced, saved and the five token buckets (integers)
+``totals``          hash: requests, cost, unpriced, saved, the five token buckets, cost_m and saved_m (integers)
 ``agg:<dim>``       hash per dimension (model, provider, user, tag, day, status, price_source): field
-                    ``<i>:<group>`` holds the i-th ``Totals`` sum of that group
-``counters``        hash: ``u:<key>`` pico-dollars and ``t:<key>`` tokens charged to each budget counter
+                    ``<i>:<group>`` holds the i-th stored sum of that group (the order of ``totals``)
+``counters``        hash: ``m:<key>`` whole micro-dollars, ``u:<key>`` the pico-dollars below them and
+                    ``t:<key>`` tokens charged to each budget counter
 ``held``            hash: the same, held by open reservations; ``res`` (hash) and ``resexp`` (sorted set by
                     expiry, server clock) describe each reservation
 ``events``          stream, one entry per event (JSON), trimmed to about ``max_events`` (default 1,000,000)
@@ -19,7 +20,10 @@
 
 Money is integer pico-dollars changed only with ``HINCRBY`` (never ``INCRBYFLOAT``); Lua compares sums as
 decimal text (Lua numbers lose precision above 2^53). ``record`` and ``reserve`` are single Lua scripts
-(``tokencost/stores/lua/``). Amounts are 64-bit: a ledger holds up to about $9.2 million.
+(``tokencost/stores/lua/``). ``HINCRBY`` is 64-bit, so each money sum is two fields: whole micro-dollars
+(``cost_m``, ``m:<key>``) and the pico-dollars below them (``cost``, ``u:<key>``); a ledger holds about
+$9.2 * 10^12, exact to the pico-dollar (one event at most $9.2 million: ``plausible_event``). Every increment is
+split in Python before it is sent, so a script never fails half-way over an amount.
 
 Writes are batched like ``SQLiteStore``: ``record()`` queues the event; a batch (one script call per ledger,
 pipelined) is sent by the recording thread when 2,000 events are queued, or by a background thread 50 ms after
@@ -46,13 +50,28 @@ import importlib.resources
 import json
 import uuid
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from tokencost.errors import MissingExtraError, StoreError
 from tokencost.events import Event
 from tokencost.pricing import Price
-from tokencost.stores.base import NONE_KEY, Check, Group, Store, Totals, group_keys, ranked_groups
+from tokencost.stores.base import (
+    MAX_EVENT_UNITS,
+    MICRO,
+    NONE_KEY,
+    Check,
+    Group,
+    Reservation,
+    Store,
+    Totals,
+    group_keys,
+    join_sums,
+    plausible_event,
+    ranked_groups,
+    split_sums,
+    split_units,
+)
 from tokencost.stores.sqlite import (
     QUEUED_STORE_WRAPPED,
     Batch,
@@ -72,8 +91,20 @@ __all__ = ["DIMENSIONS", "RedisStore"]
 
 # Dimensions kept as running group sums (aggregate() reads them without scanning the event log).
 DIMENSIONS = ("model", "provider", "user", "tag", "day", "status", "price_source")
-_TOTALS_FIELDS = ("requests", "cost", "unpriced", "saved", "input", "cache_read", "cache_write", "output", "reasoning")
-_SCRIPTS = ("record", "reserve", "release", "counters", "update_cost")
+_TOTALS_FIELDS = (
+    "requests",
+    "cost",
+    "unpriced",
+    "saved",
+    "input",
+    "cache_read",
+    "cache_write",
+    "output",
+    "reasoning",
+    "cost_m",
+    "saved_m",
+)
+_SCRIPTS = ("record", "reserve", "release", "counters", "update_cost", "reservations")
 _SCAN_PAGE = 2000
 _Call = tuple[str, Sequence[str], Sequence[Any]]  # (script name, keys, args)
 
@@ -214,6 +245,18 @@ def _text(values: Sequence[int]) -> list[str]:
     return [str(v) for v in values]
 
 
+def _stored_text(sums: Sequence[int]) -> list[str]:
+    """Return ``Totals`` sums as the fields that keep them (``split_sums``), as decimal text."""
+    return [str(v) for v in split_sums(sums)]
+
+
+def _charge(key: str, units: int, tokens: int) -> list[str]:
+    """Return a counter charge as the record script takes it: key, pico-dollars below a micro-dollar, tokens,
+    whole micro-dollars."""
+    rest, micro = split_units(units)
+    return [key, str(rest), str(tokens), str(micro)]
+
+
 def _group_increments(events: Sequence[Event]) -> dict[tuple[int, str], list[int]]:
     """Return the ``Totals`` sums of ``events`` for each (dimension index, group)."""
     # Sum by kind first (a batch has few kinds), then spread each kind over its groups.
@@ -262,14 +305,14 @@ def _group_increments(events: Sequence[Event]) -> dict[tuple[int, str], list[int
 class _Backend:
     """The client and scripts; the batch writer and counter reads used by ``WriteBehind``."""
 
-    def __init__(self, url: str, max_events: int, client_options: dict[str, Any]) -> None:
+    def __init__(self, url: str, max_events: int, client_options: dict[str, Any], timeout: float | None) -> None:
         redis = _import_redis()
         self.redis = redis
         retry = importlib.import_module("redis.retry")
         backoff = importlib.import_module("redis.backoff")
         options: dict[str, Any] = {
-            "socket_connect_timeout": 2.0,
-            "socket_timeout": 5.0,
+            "socket_connect_timeout": 2.0 if timeout is None else timeout,
+            "socket_timeout": 5.0 if timeout is None else timeout,
             # One immediate retry reconnects a pooled connection the server dropped; the write-behind queue
             # does the patient retrying.
             "retry": retry.Retry(backoff.NoBackoff(), 1),
@@ -344,7 +387,7 @@ class _Backend:
             drops.setdefault(ledger, []).append(rid)
         charges_by_ledger: dict[str, list[list[str]]] = {}
         for (ledger, key), (units, tokens) in batch.charges.items():
-            charges_by_ledger.setdefault(ledger, []).append([key, str(units), str(tokens)])
+            charges_by_ledger.setdefault(ledger, []).append(_charge(key, units, tokens))
         for ledger, items in batch.by_ledger().items():
             keys = self.keys(ledger)
             texts: list[str] = []
@@ -362,9 +405,9 @@ class _Backend:
             counter_charges = charges_by_ledger.get(ledger, [])
             header = {
                 "d": drops.get(ledger, []),
-                "t": _text(sums_of(events)),
+                "t": _stored_text(sums_of(events)),
                 "c": counter_charges,
-                "a": [[dim, group, _text(sums)] for (dim, group), sums in _group_increments(events).items()],
+                "a": [[dim, group, _stored_text(sums)] for (dim, group), sums in _group_increments(events).items()],
                 "u": unpriced,
                 "p": [[k, v] for k, v in prices.items()],
             }
@@ -398,9 +441,12 @@ class _Backend:
 
     def fetch_counters(self, ledger: str, keys: Sequence[str]) -> dict[str, tuple[int, int]]:
         """Return the committed ``(units, tokens)`` of counter ``keys``."""
-        fields = [f"{kind}:{key}" for key in keys for kind in ("u", "t")]
+        fields = [f"{kind}:{key}" for key in keys for kind in ("u", "t", "m")]
         raw = self.client.hmget(self.keys(ledger).counters, fields)
-        return {key: (int(raw[2 * i] or 0), int(raw[2 * i + 1] or 0)) for i, key in enumerate(keys)}
+        return {
+            key: (int(raw[3 * i + 2] or 0) * MICRO + int(raw[3 * i] or 0), int(raw[3 * i + 1] or 0))
+            for i, key in enumerate(keys)
+        }
 
     def prices(self, ledger: str, pkeys: set[str]) -> dict[str, Price]:
         """Return the prices of ``pkeys`` (cached; fetched from the ledger's prices hash when new)."""
@@ -454,7 +500,14 @@ class RedisStore(Store):
         max_delay: send a batch at most this many seconds after its first event was queued.
         max_queue: events kept locally while Redis cannot be reached (more are dropped and logged).
         max_events: the event stream of each ledger is trimmed to about this many entries.
+        timeout: seconds one round trip (and connecting) may take before ``StoreError`` (default: 2 s to
+            connect, 5 s to answer); a server that accepts but never answers fails within it (twice it, with
+            the one reconnect).
+        clock: seconds since the epoch, for reservation times; default: the Redis server's clock.
         **client_options: passed to ``redis.Redis.from_url`` (e.g. ``socket_timeout``, ``password``).
+
+    Constructing connects to nothing: a server that is down or not there yet is found out on first use (events
+    are queued and written once it answers).
 
     Raises:
         MissingExtraError: when redis-py is not installed (``pip install 'tokencost[redis]'``).
@@ -472,10 +525,16 @@ class RedisStore(Store):
         max_delay: float = 0.05,
         max_queue: int = 100_000,
         max_events: int = 1_000_000,
+        timeout: float | None = None,
+        clock: Callable[[], float] | None = None,
         **client_options: Any,
     ) -> None:
         super().__init__(url)
-        self._backend = _Backend(url, max_events, client_options)
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        self._clock = clock
+        self._backend = _Backend(url, max_events, client_options, timeout)
+        redis_error = self._backend.redis.exceptions.RedisError
         self._batcher = WriteBehind(
             "redis",
             self._backend.write_batch,
@@ -483,6 +542,9 @@ class RedisStore(Store):
             batch_size=batch_size,
             max_delay=max_delay,
             max_queue=max_queue,
+            # Any error of Redis itself (down, timed out, refused) keeps a batch queued; one raised while encoding
+            # a batch (before anything is sent) is an event's, and the batch is written around it.
+            transient=lambda exc: isinstance(exc, (StoreError, redis_error)),
         )
         self._finalizer = weakref.finalize(self, _close_quietly, self._batcher, self._backend)
 
@@ -496,15 +558,21 @@ class RedisStore(Store):
         self, ledger: str, event: Event, charges: Sequence[str] = (), reservation: str | None = None
     ) -> dict[str, tuple[int, int]]:
         item = tuple.__new__(
-            Queued, (ledger, event, charges if type(charges) is tuple else tuple(charges), reservation)
+            Queued,
+            (ledger, plausible_event(event), charges if type(charges) is tuple else tuple(charges), reservation),
         )
         return self._batcher.add(item)
+
+    def _now(self) -> str:
+        """The time scripts use, as text: the store's clock when one was given, else '' (the server's)."""
+        return "" if self._clock is None else repr(float(self._clock()))
 
     def reserve(
         self, ledger: str, reservation: str, checks: Sequence[Check], cost_units: int, tokens: int, ttl: float
     ) -> Check | None:
         keys = self._backend.keys(ledger)
-        args: list[Any] = [reservation, str(cost_units), str(tokens), repr(float(ttl))]
+        rest, micro = split_units(cost_units)
+        args: list[Any] = [reservation, str(cost_units), str(tokens), repr(float(ttl)), self._now(), rest, micro]
         for check in checks:
             args += [
                 check.key,
@@ -516,7 +584,12 @@ class RedisStore(Store):
         with batcher.txn_lock:
             # This process's queued events go first, in the same round trip: their charges count.
             batch = batcher.take()
-            calls, charged = self._backend.batch_calls(batch) if batch is not None else ([], [])
+            try:
+                calls, charged = self._backend.batch_calls(batch) if batch is not None else ([], [])
+            except BaseException as exc:  # an event that cannot be encoded: write the batch around it first
+                if batch is None or not batcher.recover(batch, exc):
+                    raise
+                batch, calls, charged = None, [], []
             try:
                 results = self._backend.run([*calls, call])
             except BaseException as exc:
@@ -534,9 +607,32 @@ class RedisStore(Store):
             self._batcher.drain_locked()
             self._backend.run([("release", [keys.held, keys.res, keys.resexp], [reservation])])
 
+    def reservations(self, ledger: str) -> list[Reservation]:
+        keys = self._backend.keys(ledger)
+        with self._batcher.txn_lock:
+            self._batcher.drain_locked()
+            raw = self._backend.run([("reservations", [keys.held, keys.res, keys.resexp], [self._now(), ""])])[0]
+        out = []
+        for rid, text in zip(raw[::2], raw[1::2], strict=True):
+            r = json.loads(text)
+            units = int(r.get("m") or 0) * MICRO + int(r["u"])
+            created = float(r.get("c") or 0.0)
+            out.append(Reservation(rid, tuple(r["k"]), units, int(r["t"]), created, float(r.get("e") or 0.0)))
+        out.sort(key=lambda r: (r.created, r.id))
+        return out
+
+    def release_stale(self, ledger: str, older_than: float) -> int:
+        keys = self._backend.keys(ledger)
+        args = [self._now(), repr(float(older_than))]
+        with self._batcher.txn_lock:
+            self._batcher.drain_locked()
+            return int(self._backend.run([("reservations", [keys.held, keys.res, keys.resexp], args)])[0])
+
     def update_cost(
         self, ledger: str, call_id: str, cost_units: int, price: Price, charges: Sequence[str] = ()
     ) -> bool:
+        if not 0 <= cost_units <= MAX_EVENT_UNITS:
+            return False  # an amount no event can have is never written as money
         backend = self._backend
         keys = backend.keys(ledger)
         charges = list(dict.fromkeys(charges))
@@ -567,9 +663,9 @@ class RedisStore(Store):
                         for i, value in enumerate(sums):
                             acc[i] += sign * value
             header = {
-                "t": _text([b - a for a, b in zip(old_sums, new_sums, strict=True)]),
-                "a": [[dim, group, _text(sums)] for (dim, group), sums in groups.items() if any(sums)],
-                "c": [[key, str(cost_units), "0"] for key in charges],
+                "t": _stored_text([b - a for a, b in zip(old_sums, new_sums, strict=True)]),
+                "a": [[dim, group, _stored_text(sums)] for (dim, group), sums in groups.items() if any(sums)],
+                "c": [_charge(key, cost_units, 0) for key in charges],
                 "p": [[pkey, ptext]],
             }
             patch = json.dumps({"c": cost_units, "s": saved, "ps": price.source, "pk": pkey}, separators=(",", ":"))
@@ -628,14 +724,14 @@ class RedisStore(Store):
         k = self._backend.keys(ledger)
         with self._batcher.txn_lock:
             self._batcher.drain_locked()
-            raw = self._backend.run([("counters", [k.counters, k.held, k.res, k.resexp], keys)])[0]
+            raw = self._backend.run([("counters", [k.counters, k.held, k.res, k.resexp], [self._now(), *keys])])[0]
         return {key: (int(raw[3 * i]), int(raw[3 * i + 1]), int(raw[3 * i + 2])) for i, key in enumerate(keys)}
 
     def totals(self, ledger: str) -> Totals:
         with self._batcher.txn_lock:
             self._batcher.drain_locked()
             raw = self._backend.client.hgetall(self._backend.keys(ledger).totals)
-        return Totals.from_sums([int(raw.get(name, 0)) for name in _TOTALS_FIELDS])
+        return Totals.from_sums(join_sums([int(raw.get(name, 0)) for name in _TOTALS_FIELDS]))
 
     def aggregate(self, ledger: str, by: str, since: float | None = None, until: float | None = None) -> list[Group]:
         groups: dict[str, list[int]] = {}
@@ -643,14 +739,16 @@ class RedisStore(Store):
             with self._batcher.txn_lock:
                 self._batcher.drain_locked()
                 raw = self._backend.client.hgetall(self._backend.keys(ledger).aggs[DIMENSIONS.index(by)])
+            stored: dict[str, list[int]] = {}
             for name, value in raw.items():
                 index, _, group = name.partition(":")
-                groups.setdefault(group, [0] * len(_TOTALS_FIELDS))[int(index)] = int(value)
+                stored.setdefault(group, [0] * len(_TOTALS_FIELDS))[int(index)] = int(value)
+            groups = {group: join_sums(values) for group, values in stored.items()}
         else:
             for event in self.events(ledger, since=since, until=until):
                 sums = sums_of([event])
                 for group in group_values(event, by):
-                    acc = groups.setdefault(group, [0] * len(_TOTALS_FIELDS))
+                    acc = groups.setdefault(group, [0] * len(sums))
                     for i, value in enumerate(sums):
                         acc[i] += value
         return ranked_groups(groups.items())

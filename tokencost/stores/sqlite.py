@@ -54,6 +54,7 @@ import sqlite3
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -62,7 +63,22 @@ from typing import Any, NamedTuple, TypeVar
 from tokencost.errors import StoreError
 from tokencost.events import Event
 from tokencost.pricing import Price
-from tokencost.stores.base import NONE_KEY, Check, Group, Store, Totals, ranked_groups
+from tokencost.stores.base import (
+    MAX_EVENT_UNITS,
+    MAX_TOKENS,
+    MICRO,
+    NONE_KEY,
+    Check,
+    Group,
+    Reservation,
+    Store,
+    Totals,
+    join_sums,
+    plausible_event,
+    ranked_groups,
+    split_sums,
+    split_units,
+)
 from tokencost.usage import Usage
 
 __all__ = ["DIMENSIONS", "QUEUED_STORE_WRAPPED", "SQLiteStore", "WriteBehind"]
@@ -71,10 +87,21 @@ logger = logging.getLogger("tokencost")
 
 _T = TypeVar("_T")
 _K = TypeVar("_K")
-# 1: the first layout. 2: adds the groups table. 3: spans replace the (ledger, ts) index of events. An older file
-# is upgraded when opened.
-_SCHEMA_VERSION = 3
-_N_SUMS = 9  # Totals fields: requests, cost, unpriced, saved, then five token buckets.
+# 1: the first layout. 2: adds the groups table. 3: spans replace the (ledger, ts) index of events. 4: running
+# money sums get a micro-dollar column (cost_m, saved_m, units_m: past 2^63 pico-dollars), reservations their
+# creation time. An older file is upgraded when opened.
+_SCHEMA_VERSION = 4
+_N_SUMS = 11  # Stored sums: requests, cost, unpriced, saved, five token buckets, cost_m, saved_m (split_sums).
+# Columns schema 4 added to tables an older file already has (ALTER TABLE ... ADD COLUMN).
+_ADDED_COLUMNS = (
+    ("totals", "cost_m", "INTEGER NOT NULL DEFAULT 0"),
+    ("totals", "saved_m", "INTEGER NOT NULL DEFAULT 0"),
+    ("groups", "cost_m", "INTEGER NOT NULL DEFAULT 0"),
+    ("groups", "saved_m", "INTEGER NOT NULL DEFAULT 0"),
+    ("counters", "units_m", "INTEGER NOT NULL DEFAULT 0"),
+    ("reservations", "units_m", "INTEGER NOT NULL DEFAULT 0"),
+    ("reservations", "created_at", "REAL NOT NULL DEFAULT 0"),
+)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Price codec: decimal text, so a price read back is equal to the one recorded.
@@ -153,6 +180,26 @@ def price_from_json(text: str) -> Price:
 def price_key(text: str) -> str:
     """Return a short content address for a price's JSON (prices are stored once, events refer to them)."""
     return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]
+
+
+def quarantined_event(event: Event, reason: str) -> Event:
+    """Return what is written instead of ``event`` when it cannot be written as recorded: no cost, price,
+    breakdown or metadata, plain values only, and ``reason`` (usage kept when it is plain integers in range)."""
+    usage = event.usage
+    buckets = [getattr(usage, name, 0) for name in ("input", "cache_read", "cache_write", "output", "reasoning",
+                                                       "audio_in", "audio_out", "image")]  # fmt: skip
+    plain = all(type(v) is int and 0 <= v <= MAX_TOKENS for v in buckets)
+    ts = event.timestamp
+    return Event(
+        call_id=str(event.call_id),
+        timestamp=float(ts) if isinstance(ts, (int, float)) and math.isfinite(ts) else 0.0,
+        model=str(event.model),
+        provider=str(event.provider),
+        usage=Usage(*buckets) if plain else Usage(),
+        cost_units=None,
+        status="ok" if event.status not in ("ok", "cache_hit", "incomplete") else str(event.status),
+        reason=f"not written as recorded: {reason}",
+    )
 
 
 def sums_of(events: Iterable[Event]) -> list[int]:
@@ -303,7 +350,16 @@ class WriteBehind:
     """Queue events in memory and write them in batches.
 
     A full batch (``batch_size``) is written by the thread that filled it; a background thread writes a batch
-    ``max_delay`` after its first event, and retries after a failure with backoff (up to 2 s).
+    ``max_delay`` after its first event, and retries after a failure with backoff (up to 2 s). While writes
+    succeed, a ``record()`` that finds a full batch queued writes it (waiting for the write in flight) before it
+    queues its event, so at most two batches (``2 * batch_size`` events) are ever unwritten, however many threads
+    record: that bounds what a SIGKILL loses. While writes fail, events queue up to ``max_queue``.
+
+    A write that fails with an error ``transient(error)`` calls the backend's (down, locked, timed out) keeps its
+    batch queued. Any other error is the data's (an event that cannot be encoded, an amount out of range, a
+    constraint): the batch is written again in halves, down to the one bad event, which is written unpriced
+    with the reason (its metadata and price left out), or dropped when even that fails. Each is logged (the first
+    and every 1,000th), and the next ``drain()`` returns ``False`` after a drop.
     ``txn_lock`` serializes the store's write transactions in this process (the background batch, and every
     store method that writes or must see the queue written), so a batch is never half-visible to them. A batch
     that fails stays queued as it is and is written first, unchanged, on the next attempt (Redis uses its
@@ -323,12 +379,19 @@ class WriteBehind:
         batch_size: int,
         max_delay: float,
         max_queue: int,
+        transient: Callable[[BaseException], bool] | None = None,
     ) -> None:
         if batch_size < 1 or max_queue < batch_size or max_delay < 0:
             raise ValueError("need batch_size >= 1, max_queue >= batch_size and max_delay >= 0")
         self.name = name
         self._write = write
         self._fetch = fetch
+        self._transient = transient or (lambda exc: isinstance(exc, StoreError))
+        # Events written unpriced because they could not be written as recorded, and events dropped because they
+        # could not be written at all; _lost_unreported: drops the next drain() reports.
+        self.quarantined = 0
+        self.lost = 0
+        self._lost_unreported = 0
         self.batch_size = batch_size
         self.max_delay = max_delay
         self.max_queue = max_queue
@@ -338,7 +401,7 @@ class WriteBehind:
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._seq = 0
-        self._queue = Batch(self._next_seq())
+        self._queue = Batch(0)  # numbered when taken (take), so a batch sent later always has a higher number
         self._inflight: Batch | None = None  # taken by a write that has not succeeded yet
         self._current: dict[tuple[str, str], list[int]] = {}  # (ledger, key) -> committed + queued [units, tokens]
         self._error: BaseException | None = None  # the last write's failure, until a write succeeds
@@ -359,7 +422,7 @@ class WriteBehind:
                 backend is back), or the queue is full and cannot be written (the event is dropped).
         """
         with self._lock:
-            if self._error is None and not self._closing and len(self._queue.items) < self.max_queue:
+            if self._error is None and not self._closing and len(self._queue.items) < self.batch_size:
                 values = self._enqueue(item)
                 if values is not None and len(self._queue.items) < self.batch_size:
                     return values
@@ -433,14 +496,18 @@ class WriteBehind:
 
     def _add_slow(self, item: Queued, queued: bool) -> dict[str, tuple[int, int]]:
         if not queued:
-            with self._lock:
-                if self._closing:
-                    raise StoreError(f"{self.name} store is closed")
-                full = len(self._queue.items) >= self.max_queue
-                failing = self._error is not None
-            if full and not failing:
-                # The writer fell behind: write in the caller's thread, which bounds what a crash can lose.
-                self.drain()
+            while True:
+                with self._lock:
+                    if self._closing:
+                        raise StoreError(f"{self.name} store is closed")
+                    if self._error is not None or len(self._queue.items) < self.batch_size:
+                        break
+                # A full batch waits (another thread is writing the one before it): write it in this thread
+                # before queuing more, which bounds what a crash can lose to two batches.
+                try:
+                    self.drain()
+                except Exception:  # the error is kept (self._error) and reported below
+                    break
             with self._lock:
                 if len(self._queue.items) >= self.max_queue:
                     self._dropped += 1
@@ -566,7 +633,9 @@ class WriteBehind:
             self.drain_locked()
         finally:
             self.txn_lock.release()
-        return True
+        with self._lock:
+            lost, self._lost_unreported = self._lost_unreported, 0
+        return not lost
 
     def drain_locked(self) -> None:
         """Write a failed batch (unchanged), then the queue as it is now. Call with txn_lock held."""
@@ -577,9 +646,104 @@ class WriteBehind:
             try:
                 values = self._write(batch)
             except BaseException as exc:
-                self.failed(batch, exc)
-                raise
-            self.written(values)
+                if not self.recover(batch, exc):
+                    raise
+            else:
+                self.written(values)
+
+    def recover(self, batch: Batch, exc: BaseException) -> bool:
+        """Handle the failure ``exc`` of writing the taken ``batch`` (alone or with a store method's own work).
+
+        Returns ``False`` when ``exc`` is the backend's (``transient``): the batch stays queued, unchanged.
+        Otherwise writes the batch in pieces, isolating the events that cannot be written (see the class
+        docstring), and returns ``True``: the caller may retry its own work without the batch. Raises when the
+        backend fails meanwhile (what is not written yet stays queued). Call with txn_lock held.
+        """
+        if not isinstance(exc, Exception) or self._transient(exc):
+            self.failed(batch, exc)
+            return False
+        logger.warning(
+            "%s store: writing %d events failed (%s: %s); writing them in parts around the bad ones",
+            self.name,
+            len(batch.items),
+            type(exc).__name__,
+            exc,
+        )
+        values: dict[tuple[str, str], tuple[int, int]] = {}
+        # (items, already quarantined) still to write, in order; the whole batch failed, so start with halves.
+        work: deque[tuple[list[Queued], bool]] = deque()
+        self._split_into(work, batch.items, False, exc)
+        while work:
+            items, quarantined = work.popleft()
+            with self._lock:
+                piece = Batch(self._next_seq())
+                for item in items:
+                    piece.add(item)
+                self._inflight = piece
+            try:
+                values.update(self._write(piece))
+            except BaseException as error:
+                if not isinstance(error, Exception) or self._transient(error):
+                    rest = [item for part, _ in work for item in part]
+                    with self._lock:
+                        self._requeue_front(rest)
+                    self.failed(piece, error)
+                    raise
+                self._split_into(work, items, quarantined, error)
+        self.written(values)
+        return True
+
+    def _split_into(
+        self, work: deque[tuple[list[Queued], bool]], items: list[Queued], quarantined: bool, exc: BaseException
+    ) -> None:
+        # Put ``items``, whose write failed with ``exc`` (not the backend's fault), back at the front of ``work``: in
+        # halves; one event as its quarantined copy; a quarantined copy that failed too is dropped.
+        if len(items) > 1:
+            middle = len(items) // 2
+            work.appendleft((items[middle:], quarantined))
+            work.appendleft((items[:middle], quarantined))
+            return
+        (item,) = items
+        reason = f"{type(exc).__name__}: {exc}"[:300]
+        if not quarantined:
+            with self._lock:
+                self.quarantined += 1
+                count = self.quarantined
+            if count == 1 or count % 1000 == 0:
+                logger.error(
+                    "%s store: event %r of ledger %r could not be written as recorded (%s); written without cost, "
+                    "price and metadata instead (%d so far)",
+                    self.name,
+                    item.event.call_id,
+                    item.ledger,
+                    reason,
+                    count,
+                )
+            work.appendleft(([item._replace(event=quarantined_event(item.event, reason))], True))
+            return
+        with self._lock:
+            self.lost += 1
+            self._lost_unreported += 1
+            count = self.lost
+        if count == 1 or count % 1000 == 0:
+            logger.error(
+                "%s store: event %r of ledger %r cannot be written at all (%s); dropped (%d so far)",
+                self.name,
+                item.event.call_id,
+                item.ledger,
+                reason,
+                count,
+            )
+
+    def _requeue_front(self, items: list[Queued]) -> None:
+        # With _lock held: queue ``items`` (taken, not written) again, before what was queued since.
+        if not items:
+            return
+        queue = Batch(0)
+        for item in (*items, *self._queue.items):
+            queue.add(item)
+        queue.first_at = time.monotonic()
+        self._queue = queue
 
     def take(self) -> Batch | None:
         """Return the batch to write next (a failed one first, unchanged), or None. Call with txn_lock held.
@@ -592,7 +756,8 @@ class WriteBehind:
                 if not self._queue.items:
                     return None
                 self._inflight = self._queue
-                self._queue = Batch(self._next_seq())
+                self._inflight.seq = self._next_seq()
+                self._queue = Batch(0)
             return self._inflight
 
     def written(self, values: Mapping[tuple[str, str], tuple[int, int]]) -> None:
@@ -722,7 +887,9 @@ CREATE TABLE IF NOT EXISTS totals (
     cache_read INTEGER NOT NULL,
     cache_write INTEGER NOT NULL,
     output INTEGER NOT NULL,
-    reasoning INTEGER NOT NULL
+    reasoning INTEGER NOT NULL,
+    cost_m INTEGER NOT NULL DEFAULT 0,
+    saved_m INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 -- Running sums of each group of each dimension in DIMENSIONS: aggregate() over the whole history reads these
 -- few rows instead of grouping every event. Written in the transactions that write events.
@@ -739,6 +906,8 @@ CREATE TABLE IF NOT EXISTS groups (
     cache_write INTEGER NOT NULL,
     output INTEGER NOT NULL,
     reasoning INTEGER NOT NULL,
+    cost_m INTEGER NOT NULL DEFAULT 0,
+    saved_m INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (ledger, dim, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS counters (
@@ -746,6 +915,7 @@ CREATE TABLE IF NOT EXISTS counters (
     key TEXT NOT NULL,
     units INTEGER NOT NULL,
     tokens INTEGER NOT NULL,
+    units_m INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (ledger, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS reservations (
@@ -755,6 +925,8 @@ CREATE TABLE IF NOT EXISTS reservations (
     units INTEGER NOT NULL,
     tokens INTEGER NOT NULL,
     expires_at REAL NOT NULL,
+    units_m INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL DEFAULT 0,
     PRIMARY KEY (ledger, id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (
@@ -781,27 +953,34 @@ _INSERT_EVENT = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # Add a batch's sums to its ledger's totals.
-_ADD_TOTALS = (
-    "INSERT INTO totals (ledger, requests, cost, unpriced, saved, input, cache_read, cache_write, output, reasoning)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ledger) DO UPDATE SET"
+# Adding sums in SQL: (the money sums' micro-dollar parts too).
+_ADD_SUMS = (
     " requests = requests + excluded.requests, cost = cost + excluded.cost, unpriced = unpriced + excluded.unpriced,"
     " saved = saved + excluded.saved, input = input + excluded.input,"
     " cache_read = cache_read + excluded.cache_read, cache_write = cache_write + excluded.cache_write,"
-    " output = output + excluded.output, reasoning = reasoning + excluded.reasoning"
+    " output = output + excluded.output, reasoning = reasoning + excluded.reasoning,"
+    " cost_m = cost_m + excluded.cost_m, saved_m = saved_m + excluded.saved_m"
+)
+_ADD_TOTALS = (
+    "INSERT INTO totals (ledger, requests, cost, unpriced, saved, input, cache_read, cache_write, output, reasoning,"
+    " cost_m, saved_m) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ledger) DO UPDATE SET" + _ADD_SUMS
 )
 _UPSERT_COUNTER = (
-    "INSERT INTO counters (ledger, key, units, tokens) VALUES (?, ?, ?, ?) ON CONFLICT (ledger, key)"
-    " DO UPDATE SET units = units + excluded.units, tokens = tokens + excluded.tokens"
+    "INSERT INTO counters (ledger, key, units, units_m, tokens) VALUES (?, ?, ?, ?, ?) ON CONFLICT (ledger, key)"
+    " DO UPDATE SET units = units + excluded.units, units_m = units_m + excluded.units_m,"
+    " tokens = tokens + excluded.tokens"
 )
 _EVENT_COLUMNS = (
     "e.seq, e.call_id, e.ts, e.model, e.provider, e.cost, e.saved, e.input, e.cache_read, e.cache_write, e.output,"
     " e.reasoning, e.audio_in, e.audio_out, e.image, e.price_source, p.json, e.breakdown, e.metadata, e.status,"
     " e.reason"
 )
+# The stored sums (split_sums' layout) of a group of events: money summed in two parts, so no SUM overflows.
 _SUMS_SQL = (
-    "COUNT(*), COALESCE(SUM(e.cost), 0), COUNT(*) - COUNT(e.cost), COALESCE(SUM(e.saved), 0),"
+    "COUNT(*), COALESCE(SUM(e.cost % 1000000), 0), COUNT(*) - COUNT(e.cost), COALESCE(SUM(e.saved % 1000000), 0),"
     " COALESCE(SUM(e.input), 0), COALESCE(SUM(e.cache_read), 0), COALESCE(SUM(e.cache_write), 0),"
-    " COALESCE(SUM(e.output), 0), COALESCE(SUM(e.reasoning), 0)"
+    " COALESCE(SUM(e.output), 0), COALESCE(SUM(e.reasoning), 0),"
+    " COALESCE(SUM(e.cost / 1000000), 0), COALESCE(SUM(e.saved / 1000000), 0)"
 )
 # Group expressions of aggregate(); any other ``by`` is a metadata key (see _metadata_group).
 _GROUP_SQL = {
@@ -823,15 +1002,11 @@ _TAGS_SQL = (
 
 # Dimensions kept as running group sums (RedisStore keeps the same ones).
 DIMENSIONS = ("model", "provider", "user", "tag", "day", "status", "price_source")
-_GROUP_COLUMNS = "requests, cost, unpriced, saved, input, cache_read, cache_write, output, reasoning"
-# Add sums to a group (the sums are in Totals field order).
+_GROUP_COLUMNS = "requests, cost, unpriced, saved, input, cache_read, cache_write, output, reasoning, cost_m, saved_m"
+# Add stored sums (split_sums' layout) to a group.
 _ADD_GROUP = (
-    f"INSERT INTO groups (ledger, dim, key, {_GROUP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (ledger, dim, key) DO UPDATE SET"
-    " requests = requests + excluded.requests, cost = cost + excluded.cost, unpriced = unpriced + excluded.unpriced,"
-    " saved = saved + excluded.saved, input = input + excluded.input,"
-    " cache_read = cache_read + excluded.cache_read, cache_write = cache_write + excluded.cache_write,"
-    " output = output + excluded.output, reasoning = reasoning + excluded.reasoning"
+    f"INSERT INTO groups (ledger, dim, key, {_GROUP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (ledger, dim, key) DO UPDATE SET" + _ADD_SUMS
 )
 # The key of each dimension but "tag", as aggregate()'s SQL groups by it (str(None) when that is NULL).
 _KEY_SQL = {
@@ -882,22 +1057,62 @@ def _path_from_url(url: str) -> str:
     return url[len(prefix) :]
 
 
+def _connect(path: str, timeout: float) -> sqlite3.Connection:
+    """Open a connection to ``path`` (the one place the store connects: tests replace it)."""
+    return sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+
+
 class _Database:
     """The connection and every statement; each method runs with ``txn_lock`` held by the caller."""
 
-    def __init__(self, path: str, busy_timeout: float) -> None:
+    def __init__(self, path: str, busy_timeout: float, clock: Callable[[], float] = time.time) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
+        self.clock = clock
         self.conn: sqlite3.Connection | None = None
+        self.closed = False
+        # Why the file could not be opened yet (locked, read-only, not a ledger...), and when to try again.
+        self.open_error: StoreError | None = None
+        self._retry_at = 0.0
+        self._backoff = 0.0
         self._price_ids: dict[str, int] = {}  # price JSON -> committed prices.id (ids never change)
         self._new_price_ids: dict[str, int] = {}  # ids added by the open transaction
         self._days: dict[int, str] = {}  # days since the epoch -> ISO date
         self._metadata_cache: dict[str, tuple[str, tuple[str, ...]]] = {}  # metadata JSON -> user and tag groups
+        self.try_open()
+
+    def try_open(self) -> bool:
+        """Open the file (creating or upgrading the schema); on failure remember why and when to try again.
+
+        Never raises: a store that cannot open its file yet (locked by another process, read-only, its folder
+        missing) is a store that is down: events are queued, reads raise ``StoreError``, and opening is tried
+        again on the next use (at most every 2 s).
+        """
+        try:
+            self.conn = self._open()
+        except StoreError as exc:
+            first = self.open_error is None
+            self.open_error = exc
+            self._backoff = min(2.0, self._backoff * 2 or 0.05)
+            self._retry_at = time.monotonic() + self._backoff
+            if first:
+                logger.warning("%s; events are queued and written once it opens", exc)
+            return False
+        if self.open_error is not None:
+            logger.warning("sqlite store: opened %s", self.path)
+        self.open_error = None
+        self._backoff = 0.0
+        return True
+
+    def _open(self) -> sqlite3.Connection:
+        path = self.path
+        # Opening waits at most 0.5 s for another process's lock (a constructor must not stall its host).
+        open_wait = min(self.busy_timeout, 0.5)
         try:
             parent = os.path.dirname(os.path.abspath(path))
             if path != ":memory:" and not os.path.isdir(parent):
                 os.makedirs(parent, exist_ok=True)
-            conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+            conn = _connect(path, open_wait)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"sqlite store: cannot open {path}: {exc}") from exc
         try:
@@ -905,43 +1120,52 @@ class _Database:
             conn.execute("PRAGMA page_size = 16384")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal" and path != ":memory:":
-                raise StoreError(f"sqlite store: {path} cannot use WAL journaling (got {mode!r})")
+                raise StoreError(f"sqlite store: cannot open {path}: it cannot use WAL journaling (got {mode!r})")
             conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-                if version > _SCHEMA_VERSION:
-                    raise StoreError(
-                        f"sqlite store: {path} has schema version {version}, newer than this tokencost "
-                        f"({_SCHEMA_VERSION}); upgrade tokencost"
-                    )
-                if version < _SCHEMA_VERSION:
-                    for statement in _SCHEMA.split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
-                    if version >= 1:
-                        # An older file has events: sum them once into groups (version 1) and spans (seconds for
-                        # millions of events, while other processes wait up to their busy_timeout to open the file).
-                        logger.warning("sqlite store: upgrading %s to schema %d", path, _SCHEMA_VERSION)
-                        started = time.perf_counter()
-                        if version == 1:
-                            self.build_groups(conn, None)
-                        conn.execute("DROP INDEX IF EXISTS events_ledger_ts")
-                        conn.execute("DELETE FROM spans")
-                        conn.execute(_SPANS_OF_ALL)
-                        logger.info("sqlite store: upgraded %s in %.1f s", path, time.perf_counter() - started)
-                    conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            if conn.execute("PRAGMA user_version").fetchone()[0] != _SCHEMA_VERSION:
+                self._create_or_upgrade(conn)
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
         except StoreError:
             conn.close()
             raise
         except sqlite3.Error as exc:
             conn.close()
             raise StoreError(f"sqlite store: cannot open {path}: {self.describe(exc)}") from exc
-        self.conn = conn
+        return conn
+
+    def _create_or_upgrade(self, conn: sqlite3.Connection) -> None:
+        path = self.path
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > _SCHEMA_VERSION:
+                raise StoreError(
+                    f"sqlite store: {path} has schema version {version}, newer than this tokencost "
+                    f"({_SCHEMA_VERSION}); upgrade tokencost"
+                )
+            if version < _SCHEMA_VERSION:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                for table, column, declaration in _ADDED_COLUMNS:
+                    if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+                        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+                if 1 <= version < 3:
+                    # An older file has events: sum them once into groups (version 1) and spans (seconds for
+                    # millions of events, while other processes retry opening the file).
+                    logger.warning("sqlite store: upgrading %s to schema %d", path, _SCHEMA_VERSION)
+                    started = time.perf_counter()
+                    if version == 1:
+                        self.build_groups(conn, None)
+                    conn.execute("DROP INDEX IF EXISTS events_ledger_ts")
+                    conn.execute("DELETE FROM spans")
+                    conn.execute(_SPANS_OF_ALL)
+                    logger.info("sqlite store: upgraded %s in %.1f s", path, time.perf_counter() - started)
+                conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def describe(self, exc: sqlite3.Error) -> str:
         """Say what went wrong in words a user can act on."""
@@ -958,8 +1182,14 @@ class _Database:
         return text
 
     def _conn(self) -> sqlite3.Connection:
-        if self.conn is None:
+        conn = self.conn
+        if conn is not None:
+            return conn
+        if self.closed:
             raise StoreError(f"sqlite store {self.path} is closed")
+        if time.monotonic() < self._retry_at or not self.try_open():
+            raise StoreError(f"sqlite store {self.path} is not open: {self.open_error}")
+        assert self.conn is not None
         return self.conn
 
     def write(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
@@ -975,6 +1205,8 @@ class _Database:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+        except (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError, sqlite3.ProgrammingError):
+            raise  # the data's fault, not the file's: a batch is then written in parts around the bad event
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite store {self.path}: {self.describe(exc)}") from exc
         # Only ids of committed rows may be remembered: a rolled back id could be reused for another price.
@@ -1116,8 +1348,8 @@ class _Database:
             _add_sums(groups, (ledger, "user", user), sums)
             for tag in tags:
                 _add_sums(groups, (ledger, "tag", tag), sums)
-        conn.executemany(_ADD_TOTALS, [(ledger, *sums) for ledger, sums in totals.items()])
-        conn.executemany(_ADD_GROUP, [(*key, *sums) for key, sums in groups.items()])
+        conn.executemany(_ADD_TOTALS, [(ledger, *split_sums(sums)) for ledger, sums in totals.items()])
+        conn.executemany(_ADD_GROUP, [(*key, *split_sums(sums)) for key, sums in groups.items()])
         if batch.drops:
             conn.executemany("DELETE FROM reservations WHERE ledger = ? AND id = ?", list(batch.drops))
         return self.charge(conn, [(led, key, u, t) for (led, key), (u, t) in batch.charges.items()])
@@ -1243,12 +1475,14 @@ class _Database:
         """Add ``(ledger, key, units, tokens)`` to counters (inside a transaction); return their new values."""
         out: dict[tuple[str, str], tuple[int, int]] = {}
         if charges:
-            conn.executemany(_UPSERT_COUNTER, charges)
+            conn.executemany(
+                _UPSERT_COUNTER, [(ledger, key, *split_units(units), tokens) for ledger, key, units, tokens in charges]
+            )
             for ledger, key, _, _ in charges:
-                units, tokens = conn.execute(
-                    "SELECT units, tokens FROM counters WHERE ledger = ? AND key = ?", (ledger, key)
+                units, micro, tokens = conn.execute(
+                    "SELECT units, units_m, tokens FROM counters WHERE ledger = ? AND key = ?", (ledger, key)
                 ).fetchone()
-                out[ledger, key] = (units, tokens)
+                out[ledger, key] = (micro * MICRO + units, tokens)
         return out
 
     def fetch_counters(self, ledger: str, keys: Sequence[str]) -> dict[str, tuple[int, int]]:
@@ -1257,37 +1491,39 @@ class _Database:
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             marks = ", ".join("?" * len(chunk))
-            for key, units, tokens in self.read(
-                f"SELECT key, units, tokens FROM counters WHERE ledger = ? AND key IN ({marks})", (ledger, *chunk)
+            for key, units, micro, tokens in self.read(
+                f"SELECT key, units, units_m, tokens FROM counters WHERE ledger = ? AND key IN ({marks})",
+                (ledger, *chunk),
             ):
-                out[key] = (units, tokens)
+                out[key] = (micro * MICRO + units, tokens)
         return out
 
     def reserved(self, ledger: str, keys: Sequence[str], skip: set[str]) -> dict[str, tuple[int, int]]:
         """Return the units and tokens live reservations hold on each of ``keys``, leaving out ids in ``skip``."""
         held: dict[str, list[int]] = {}
-        now = time.time()
+        now = self.clock()
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
-            for key, units, tokens in self.read(
-                "SELECT j.value, SUM(r.units), SUM(r.tokens) FROM reservations AS r, json_each(r.keys) AS j"
+            for key, units, micro, tokens in self.read(
+                "SELECT j.value, SUM(r.units), SUM(r.units_m), SUM(r.tokens)"
+                " FROM reservations AS r, json_each(r.keys) AS j"
                 f" WHERE r.ledger = ? AND r.expires_at >= ? AND j.value IN ({', '.join('?' * len(chunk))})"
                 " GROUP BY j.value",
                 (ledger, now, *chunk),
             ):
-                held[key] = [units, tokens]
+                held[key] = [micro * MICRO + units, tokens]
         # Reservations that queued events will drop no longer hold anything (few: this process's queue).
         ids = sorted(skip)
         for start in range(0, len(ids) if held else 0, 500):
             chunk = ids[start : start + 500]
-            for keys_json, units, tokens in self.read(
-                "SELECT keys, units, tokens FROM reservations"
+            for keys_json, units, micro, tokens in self.read(
+                "SELECT keys, units, units_m, tokens FROM reservations"
                 f" WHERE ledger = ? AND expires_at >= ? AND id IN ({', '.join('?' * len(chunk))})",
                 (ledger, now, *chunk),
             ):
-                for key in json.loads(keys_json):
+                for key in dict.fromkeys(json.loads(keys_json)):
                     if key in held:
-                        held[key][0] -= units
+                        held[key][0] -= micro * MICRO + units
                         held[key][1] -= tokens
         return {key: (units, tokens) for key, (units, tokens) in held.items()}
 
@@ -1314,7 +1550,7 @@ class _Database:
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite store {self.path}: {self.describe(exc)}") from exc
         sums = [sum(column) for column in zip(*(row[1:] for row in models), strict=True)] or [0] * _N_SUMS
-        if sums == list(totals):
+        if join_sums(sums) == join_sums(totals):
             return rows
         logger.warning(
             "sqlite store %s: the groups of ledger %r do not add up to its totals (a tokencost older than schema "
@@ -1332,6 +1568,7 @@ class _Database:
 
     def close(self) -> None:
         """Close the connection."""
+        self.closed = True
         conn, self.conn = self.conn, None
         if conn is not None:
             conn.close()
@@ -1378,12 +1615,16 @@ class SQLiteStore(Store):
         url: ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` (missing folders are created).
         batch_size: write a batch when this many events are queued.
         max_delay: write a batch at most this many seconds after its first event was queued.
-        max_queue: a ``record()`` that finds this many events queued writes them itself.
+        max_queue: events kept queued while writes fail (more are dropped and logged).
         busy_timeout: seconds to wait for another process's write lock before failing.
+        timeout: seconds one read, write or ``reserve()`` may wait for the file (replaces ``busy_timeout``).
+        clock: seconds since the epoch, for reservation times (default ``time.time``).
+
+    Opening never raises for a file that is locked, read-only, damaged or not there yet: the store is down until
+    it opens (events are queued, reads raise ``StoreError``), and opening is tried again on the next use.
 
     Raises:
         ValueError: for a malformed URL or option.
-        StoreError: when the file cannot be opened or created, or is not a tokencost ledger.
     """
 
     scheme = "sqlite"
@@ -1397,10 +1638,17 @@ class SQLiteStore(Store):
         max_delay: float = 0.05,
         max_queue: int = 20_000,
         busy_timeout: float = 5.0,
+        timeout: float | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(url)
         self.path = _path_from_url(url)
-        self._db = _Database(self.path, busy_timeout)
+        if timeout is not None:
+            if not timeout > 0:
+                raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+            busy_timeout = timeout
+        self._clock = clock
+        self._db = _Database(self.path, busy_timeout, clock)
         self._batcher = WriteBehind(
             "sqlite",
             self._db.write_batch,
@@ -1420,21 +1668,22 @@ class SQLiteStore(Store):
     ) -> dict[str, tuple[int, int]]:
         # tuple.__new__ skips NamedTuple's Python-level constructor: this is the hot path.
         item = tuple.__new__(
-            Queued, (ledger, event, charges if type(charges) is tuple else tuple(charges), reservation)
+            Queued,
+            (ledger, plausible_event(event), charges if type(charges) is tuple else tuple(charges), reservation),
         )
         return self._batcher.add(item)
 
     def reserve(
         self, ledger: str, reservation: str, checks: Sequence[Check], cost_units: int, tokens: int, ttl: float
     ) -> Check | None:
-        keys = [check.key for check in checks]
+        keys = list(dict.fromkeys(check.key for check in checks))  # a counter checked twice is held once
         batcher = self._batcher
         db = self._db
 
         def run(conn: sqlite3.Connection) -> tuple[Check | None, dict[tuple[str, str], tuple[int, int]]]:
             # This process's queued events are written first, in the same transaction: their charges count.
             written = db.write_rows(conn, batch) if batch is not None else {}
-            now = time.time()
+            now = self._clock()
             conn.execute(
                 "DELETE FROM reservations WHERE ledger = ? AND (expires_at < ? OR id = ?)", (ledger, now, reservation)
             )
@@ -1450,9 +1699,11 @@ class SQLiteStore(Store):
                     return check, written
                 if check.limit_tokens is not None and used + held_tokens + tokens > check.limit_tokens:
                     return check, written
+            rest, micro = split_units(cost_units)
             conn.execute(
-                "INSERT INTO reservations (ledger, id, keys, units, tokens, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (ledger, reservation, json.dumps(keys), cost_units, tokens, now + ttl),
+                "INSERT INTO reservations (ledger, id, keys, units, units_m, tokens, created_at, expires_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (ledger, reservation, json.dumps(keys), rest, micro, tokens, now, now + ttl),
             )
             return None, written
 
@@ -1461,9 +1712,10 @@ class SQLiteStore(Store):
             try:
                 result, written = db.write(run)
             except BaseException as exc:
-                if batch is not None:
-                    batcher.failed(batch, exc)
-                raise
+                if batch is None or not batcher.recover(batch, exc):
+                    raise
+                batch = None  # written in parts; now the reservation alone
+                result, written = db.write(run)
             if batch is not None:
                 batcher.written(written)
             return result
@@ -1474,9 +1726,38 @@ class SQLiteStore(Store):
                 lambda conn: conn.execute("DELETE FROM reservations WHERE ledger = ? AND id = ?", (ledger, reservation))
             )
 
+    def reservations(self, ledger: str) -> list[Reservation]:
+        with self._batcher.txn_lock:
+            rows = self._db.read(
+                "SELECT id, keys, units, units_m, tokens, created_at, expires_at FROM reservations"
+                " WHERE ledger = ? AND expires_at >= ? ORDER BY created_at, id",
+                (ledger, self._clock()),
+            )
+            drops = self._batcher.queued_drops(ledger)
+        return [
+            Reservation(rid, tuple(json.loads(keys)), micro * MICRO + units, tokens, created, expires)
+            for rid, keys, units, micro, tokens, created, expires in rows
+            if rid not in drops
+        ]
+
+    def release_stale(self, ledger: str, older_than: float) -> int:
+        now = self._clock()
+
+        def run(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
+                "DELETE FROM reservations WHERE ledger = ? AND created_at < ? AND expires_at >= ?",
+                (ledger, now - older_than, now),
+            )
+            return cursor.rowcount
+
+        with self._batcher.txn_lock:
+            return self._db.write(run)
+
     def update_cost(
         self, ledger: str, call_id: str, cost_units: int, price: Price, charges: Sequence[str] = ()
     ) -> bool:
+        if not 0 <= cost_units <= MAX_EVENT_UNITS:
+            return False  # an amount no event can have is never written as money
         price_json = price_to_json(price)
 
         def run(conn: sqlite3.Connection) -> dict[tuple[str, str], tuple[int, int]] | None:
@@ -1498,9 +1779,12 @@ class SQLiteStore(Store):
                 " WHERE seq = ?",
                 (cost_units, saved, price.source, price_id, seq),
             )
+            cost_rest, cost_micro = split_units(cost_units)
+            saved_rest, saved_micro = split_units(saved - old_saved)
             conn.execute(
-                "UPDATE totals SET cost = cost + ?, unpriced = unpriced - 1, saved = saved + ? WHERE ledger = ?",
-                (cost_units, saved - old_saved, ledger),
+                "UPDATE totals SET cost = cost + ?, cost_m = cost_m + ?, unpriced = unpriced - 1, saved = saved + ?,"
+                " saved_m = saved_m + ? WHERE ledger = ?",
+                (cost_rest, cost_micro, saved_rest, saved_micro, ledger),
             )
             # The event leaves its groups as it was and joins them as it is now (status and price_source change).
             tokens = buckets[:5]
@@ -1514,7 +1798,7 @@ class SQLiteStore(Store):
             for dim, key in [*zip(_MOVED_DIMENSIONS, keys, strict=True), *tags]:
                 _add_sums(moves, (ledger, dim, key), [-v for v in old])
                 _add_sums(moves, (ledger, dim, new_keys.get(dim, key)), new)
-            conn.executemany(_ADD_GROUP, [(*key, *sums) for key, sums in moves.items()])
+            conn.executemany(_ADD_GROUP, [(*key, *split_sums(sums)) for key, sums in moves.items()])
             conn.executemany(
                 "DELETE FROM groups WHERE ledger = ? AND dim = ? AND key = ? AND requests = 0", list(moves)
             )
@@ -1588,13 +1872,9 @@ class SQLiteStore(Store):
 
     def totals(self, ledger: str) -> Totals:
         with self._batcher.txn_lock:
-            rows = self._db.read(
-                "SELECT requests, cost, unpriced, saved, input, cache_read, cache_write, output, reasoning"
-                " FROM totals WHERE ledger = ?",
-                (ledger,),
-            )
+            rows = self._db.read(f"SELECT {_GROUP_COLUMNS} FROM totals WHERE ledger = ?", (ledger,))
             queued = self._batcher.queued_totals(ledger)
-        committed = rows[0] if rows else (0,) * _N_SUMS
+        committed = join_sums(rows[0]) if rows else [0] * len(queued)
         return Totals.from_sums([a + b for a, b in zip(committed, queued, strict=True)])
 
     def aggregate(self, ledger: str, by: str, since: float | None = None, until: float | None = None) -> list[Group]:
@@ -1626,7 +1906,7 @@ class SQLiteStore(Store):
 
     @staticmethod
     def _groups(rows: Iterable[Sequence[Any]]) -> list[Group]:
-        return ranked_groups((str(row[0]), row[1:]) for row in rows)
+        return ranked_groups((str(row[0]), join_sums(row[1:])) for row in rows)
 
     def _where(self, ledger: str, since: float | None, until: float | None, model: str | None) -> tuple[str, list[Any]]:
         """Return the WHERE clause (alias ``e``) of a read, narrowed to the seq range of the spans it touches.

@@ -1,6 +1,8 @@
 -- Helpers prepended to every tokencost script (see tokencost/stores/redis.py).
 -- Money and token counts travel as decimal text and are changed only with HINCRBY: Lua numbers are doubles,
 -- exact only below 2^53 (about $9,007 in pico-dollars). Sums that a check compares are added as text.
+-- Money sums are kept in two 64-bit fields (HINCRBY's range), whole micro-dollars ('m:' counters, '<x>_m' totals)
+-- and the pico-dollars below them ('u:' counters, '<x>' totals): a sum is m * 10^6 + u, up to ~$9.2 * 10^12.
 
 -- Add two non-negative integers given as decimal text.
 local function add(a, b)
@@ -36,6 +38,20 @@ local function now()
   return tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
 
+-- The time a script runs at: the caller's clock when it passes one (a store built with clock=), else the server's.
+local function clock(t)
+  if t and t ~= '' then return tonumber(t) end
+  return now()
+end
+
+-- A money sum kept in two fields of ``hash`` ('m:' .. key and 'u:' .. key), as decimal text.
+local function money(hash, key)
+  local m = amount(redis.call('HGET', hash, 'm:' .. key))
+  local u = amount(redis.call('HGET', hash, 'u:' .. key))
+  if m == '0' then return u end
+  return add(m .. '000000', u)
+end
+
 -- Drop one reservation: give back what it held on each of its counters.
 local function drop_reservation(res_key, exp_key, held_key, id)
   local raw = redis.call('HGET', res_key, id)
@@ -43,9 +59,13 @@ local function drop_reservation(res_key, exp_key, held_key, id)
   local r = cjson.decode(raw)
   redis.call('HDEL', res_key, id)
   redis.call('ZREM', exp_key, id)
+  local m = r.m or '0'
   for _, key in ipairs(r.k) do
     if r.u ~= '0' and redis.call('HINCRBY', held_key, 'u:' .. key, '-' .. r.u) == 0 then
       redis.call('HDEL', held_key, 'u:' .. key)
+    end
+    if m ~= '0' and redis.call('HINCRBY', held_key, 'm:' .. key, '-' .. m) == 0 then
+      redis.call('HDEL', held_key, 'm:' .. key)
     end
     if r.t ~= '0' and redis.call('HINCRBY', held_key, 't:' .. key, '-' .. r.t) == 0 then
       redis.call('HDEL', held_key, 't:' .. key)
