@@ -311,7 +311,7 @@ def test_strict_budget_refuses_unpriced_models() -> None:
     """A strict budget refuses a model it cannot price, unless told to allow unpriced calls."""
     tracker = CostTracker(budgets=[Budget(limit_usd=1, strict=True)], print_summary=False)
     litellm.callbacks = [tracker]
-    with pytest.raises(BudgetExceededError, match="no known price"):
+    with pytest.raises(BudgetExceededError, match="no source prices"):
         litellm.completion(model="openai/acme-unknown-9", messages=MESSAGES, mock_response="x")
     tracker.close()
     allowing = CostTracker(budgets=[Budget(limit_usd=1, strict=True, unpriced="allow")], print_summary=False)

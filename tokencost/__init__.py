@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         MissingExtraError,
         PriceNotFoundError,
         StoreError,
+        StoreUnavailableError,
         TokencostError,
     )
     from tokencost.events import Event
@@ -44,6 +45,7 @@ __all__ = [
     "PriceNotFoundError",
     "ScopedBudget",
     "StoreError",
+    "StoreUnavailableError",
     "TokencostError",
     "Usage",
     "budget",
@@ -64,6 +66,7 @@ _HOMES = {
     "PriceNotFoundError": "tokencost.errors",
     "ScopedBudget": "tokencost.budgets",
     "StoreError": "tokencost.errors",
+    "StoreUnavailableError": "tokencost.errors",
     "TokencostError": "tokencost.errors",
     "Usage": "tokencost.usage",
     "budget": "tokencost.budgets",

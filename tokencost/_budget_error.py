@@ -8,7 +8,7 @@ import litellm
 
 from tokencost.errors import TokencostError
 
-__all__ = ["BudgetExceededError"]
+__all__ = ["BudgetExceededError", "StoreUnavailableError"]
 
 
 class BudgetExceededError(TokencostError, litellm.BudgetExceededError):  # type: ignore[misc]
@@ -16,10 +16,12 @@ class BudgetExceededError(TokencostError, litellm.BudgetExceededError):  # type:
 
     Attributes:
         budget: the limit in USD (``None`` for a token-only limit).
-        total_cost: what the scope has spent in USD (plus reservations, under a strict budget).
+        total_cost: what the scope's recorded calls have spent in USD (reservations not included).
         scope: the scope's label, e.g. ``"total"`` or ``"user=alice, day"``.
         max_tokens: the token limit, when the refusal is about tokens.
         tokens: the tokens the scope has used.
+        reserved: what strict reservations of calls in flight hold on the scope, in USD.
+        detail: more on why, e.g. what this call would reserve and how ``max_tokens`` would make it fit.
     """
 
     def __init__(
@@ -30,17 +32,19 @@ class BudgetExceededError(TokencostError, litellm.BudgetExceededError):  # type:
         *,
         max_tokens: int | None = None,
         tokens: int | None = None,
+        reserved: Decimal | None = None,
+        detail: str | None = None,
     ) -> None:
         self.budget = budget
         self.total_cost = total_cost
         self.scope = scope
         self.max_tokens = max_tokens
         self.tokens = tokens
-        if budget is not None and (max_tokens is None or tokens is None or tokens < max_tokens):
-            spent = f"${_show(total_cost)} of ${_show(budget)}"
-        else:
-            spent = f"{tokens:,} of {max_tokens:,} tokens"
-        message = f"budget '{scope}' spent: {spent}"
+        self.reserved = reserved if reserved is not None else Decimal(0)
+        self.detail = detail
+        message = f"budget '{scope}' {self._state()}"
+        if detail:
+            message = f"{message}; {detail}"
         # litellm's class builds its own message from floats; keep ours, and its attributes.
         litellm.BudgetExceededError.__init__(
             self, current_cost=float(total_cost), max_budget=float(budget or 0), message=message
@@ -48,22 +52,58 @@ class BudgetExceededError(TokencostError, litellm.BudgetExceededError):  # type:
         self.message = message
         self.args = (message,)
 
+    def _state(self) -> str:
+        """Say what the scope holds: spent (and reserved) of the money limit, or used of the token limit."""
+        tokens_over = self.max_tokens is not None and self.tokens is not None and self.tokens >= self.max_tokens
+        if self.budget is not None and not tokens_over:
+            held = f" (+ ${_show(self.reserved)} reserved by calls in flight)" if self.reserved else ""
+            return f"spent: ${_show(self.total_cost)}{held} of ${_show(self.budget)}"
+        if self.max_tokens is not None:
+            return f"spent: {self.tokens or 0:,} of {self.max_tokens:,} tokens"
+        return f"refused (spent ${_show(self.total_cost)})"
+
     def __str__(self) -> str:
         return self.message
 
     def __reduce__(self) -> tuple[object, ...]:
         return (
             _rebuild_budget_error,
-            (self.budget, self.total_cost, self.scope, self.max_tokens, self.tokens),
+            (self.budget, self.total_cost, self.scope, self.max_tokens, self.tokens, self.reserved, self.detail),
         )
 
 
 def _rebuild_budget_error(
-    budget: Decimal | None, total_cost: Decimal, scope: str, max_tokens: int | None, tokens: int | None
+    budget: Decimal | None,
+    total_cost: Decimal,
+    scope: str,
+    max_tokens: int | None,
+    tokens: int | None,
+    reserved: Decimal | None = None,
+    detail: str | None = None,
 ) -> BudgetExceededError:
-    return BudgetExceededError(budget, total_cost, scope, max_tokens=max_tokens, tokens=tokens)
+    return BudgetExceededError(
+        budget, total_cost, scope, max_tokens=max_tokens, tokens=tokens, reserved=reserved, detail=detail
+    )
+
+
+class StoreUnavailableError(BudgetExceededError):
+    """The call was refused because the ledger store could not be reached and ``on_store_error="refuse"``.
+
+    ``except BudgetExceededError`` catches it too; ``scope`` is ``"store unavailable"`` and ``detail`` says why.
+    """
+
+    def __init__(self, detail: str, budget: Decimal | None = None) -> None:
+        super().__init__(budget, Decimal(0), "store unavailable", detail=detail)
+
+    def _state(self) -> str:
+        return "cannot be checked: the store is unavailable and on_store_error='refuse'"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (StoreUnavailableError, (self.detail or "", self.budget))
 
 
 def _show(amount: Decimal) -> str:
-    """Show cents, or four decimals when the amount has more digits than cents."""
-    return f"{amount:.2f}" if amount == amount.quantize(Decimal("0.01")) else f"{amount:.4f}"
+    """Show cents, or up to six decimals when the amount has more digits than cents (``0.00225``, not ``0.0023``)."""
+    if amount == amount.quantize(Decimal("0.01")):
+        return f"{amount:.2f}"
+    return f"{amount:.6f}".rstrip("0")

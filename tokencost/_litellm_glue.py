@@ -8,6 +8,7 @@ tracker; each tracker registers itself in ``TRACKERS``. Several functions read l
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import math
@@ -25,9 +26,14 @@ from tokencost.errors import BudgetExceededError
 if TYPE_CHECKING:
     from tokencost.tracker import CostTracker
 
+log = logging.getLogger("tokencost")
+
 __all__ = [
     "TRACKERS",
     "call_frame_kwargs",
+    "record_now",
+    "register",
+    "unregister",
     "drain_litellm_pool",
     "install_pre_call_rule",
     "registered_tracker",
@@ -36,7 +42,107 @@ __all__ = [
 ]
 
 TRACKERS: weakref.WeakSet[CostTracker] = weakref.WeakSet()  # every live tracker
-_rule_lock = threading.Lock()  # guards installing the pre-call rule once
+# Trackers seen in litellm's callback lists, held until close(): one found missing (a framework replaced
+# ``litellm.callbacks``) is put back. A tracker never seen there is only weakly held, and warned about.
+_ATTACHED: dict[int, CostTracker] = {}
+_state_lock = threading.RLock()  # guards _ATTACHED, _installed and installing or removing the hooks below
+_rule_lock = _state_lock  # the old name
+# litellm's lists of callbacks a CustomLogger is promoted into (function_setup copies litellm.callbacks there).
+_PROMOTED = ("input_callback", "success_callback", "failure_callback", "_async_success_callback", "_async_failure_callback")
+_CALLBACK_LISTS = ("callbacks", *_PROMOTED)
+
+
+class _Installed:
+    """What tokencost put into litellm while a tracker is live, and what litellm held before."""
+
+    def __init__(self) -> None:
+        self.rule_added = False
+        self.log_filter: logging.Filter | None = None
+        self.submit: Any = None  # our instance patch of litellm's logging executor's submit
+        self.enqueue: Any = None  # our instance patch of litellm's async logging worker's enqueue
+
+
+_installed: _Installed | None = None
+
+
+def register(tracker: CostTracker) -> None:
+    """Register a new tracker: install the process-wide hooks if it is the first live one."""
+    with _state_lock:
+        if _installed is None:
+            _install()
+        TRACKERS.add(tracker)
+    weakref.finalize(tracker, _tracker_gone)
+
+
+def unregister(tracker: CostTracker) -> None:
+    """Take a closing tracker out of every litellm list; restore litellm once no tracker is left."""
+    with _state_lock:
+        _ATTACHED.pop(id(tracker), None)
+        TRACKERS.discard(tracker)
+    _remove_everywhere(tracker)
+    sync_litellm_budget()
+    _uninstall_if_idle()
+
+
+def _tracker_gone() -> None:
+    """A tracker was collected (it was in no litellm list): restore litellm once no tracker is left."""
+    try:
+        sync_litellm_budget()
+        _uninstall_if_idle()
+    except Exception:  # a finalizer must never raise (it may run in any thread, at any allocation)
+        pass
+
+
+def _live() -> list[CostTracker]:
+    return [t for t in list(TRACKERS) if not t._closed]
+
+
+def _remove_everywhere(tracker: CostTracker) -> None:
+    """Remove ``tracker`` (by identity) from every litellm callback list, and litellm's set-up list."""
+    try:
+        litellm.logging_callback_manager.remove_callback_from_all_lists(tracker, require_self=False)
+    except Exception as exc:
+        log.debug("tokencost: litellm's remove_callback_from_all_lists failed: %r", exc)
+    lists = [getattr(litellm, name, None) for name in dir(litellm) if name.endswith(("_callback", "_callbacks"))]
+    lists.append(getattr(litellm, "callbacks", None))
+    # function_setup keeps the callbacks it set up first in litellm.utils.callback_list (a module global).
+    lists.append(getattr(sys.modules.get("litellm.utils"), "callback_list", None))
+    for found in lists:
+        if isinstance(found, list):
+            with contextlib.suppress(Exception):
+                found[:] = [cb for cb in found if cb is not tracker]
+
+
+def _in_lists(tracker: CostTracker) -> bool:
+    """Whether ``tracker`` is where litellm reads hooks (``callbacks``) and success events from."""
+    return all(
+        any(cb is tracker for cb in getattr(litellm, name, None) or ())
+        for name in ("callbacks", "success_callback", "_async_success_callback")
+    )
+
+
+def _reattach_missing(trackers: Sequence[CostTracker]) -> None:
+    for tracker in trackers:
+        if not _in_lists(tracker):
+            _reattach(tracker)
+
+
+def _reattach(tracker: CostTracker) -> None:
+    """Put an attached tracker back in every list litellm reads hooks and events from."""
+    lock = getattr(litellm.logging_callback_manager, "callback_lists_lock", None) or contextlib.nullcontext()
+    with lock:
+        if not any(cb is tracker for cb in litellm.callbacks):
+            litellm.callbacks = [*litellm.callbacks, tracker]  # a new list: never grow a framework's own list
+        for name in _PROMOTED:
+            found = getattr(litellm, name, None)
+            if isinstance(found, list) and not any(cb is tracker for cb in found):
+                found.append(tracker)
+    tracker._warn(
+        "reattached",
+        "tokencost: litellm.callbacks was replaced without this CostTracker (a framework such as CrewAI does "
+        "that); tokencost registered it again. Call tracker.close() to stop tracking.",
+        level=logging.INFO,
+    )
 
 
 def registered_tracker() -> CostTracker:
@@ -52,12 +158,16 @@ def registered_tracker() -> CostTracker:
 
 
 def _active_trackers() -> list[CostTracker]:
-    """Return the live trackers registered in litellm's callback lists, in order."""
+    """Return the live trackers registered in litellm (in its lists now, or once and not closed), in order."""
     out: list[CostTracker] = []
     for name in ("callbacks", "success_callback", "_async_success_callback"):
         for cb in getattr(litellm, name, []) or []:
             if cb in TRACKERS and not cb._closed and cb not in out:
                 out.append(cb)
+    with _state_lock:
+        for t in out:
+            _ATTACHED.setdefault(id(t), t)
+        out.extend(t for t in list(_ATTACHED.values()) if not t._closed and t not in out)
     return out
 
 
@@ -83,7 +193,15 @@ def call_frame_kwargs() -> tuple[Mapping[str, Any], Sequence[Any]] | None:
 def _pre_call_rule(_text: str) -> bool:
     """litellm pre-call rule: refuse a call whose budget is spent (the exception reaches the caller)."""
     trackers = _active_trackers()
+    _reattach_missing(trackers)
     if not trackers:
+        for tracker in _live():
+            tracker._warn(
+                "detached",
+                "tokencost: litellm calls are made while no CostTracker is registered in litellm (was "
+                "litellm.callbacks replaced, e.g. by CrewAI, before the first call?): they are neither counted nor "
+                "budgeted. Register the tracker where the framework takes its callbacks, or after it sets them.",
+            )
         return True
     found = call_frame_kwargs()
     for tracker in trackers:
@@ -108,29 +226,234 @@ class _QuietRefusals(logging.Filter):
 
 
 def install_pre_call_rule() -> None:
-    with _rule_lock:
-        if _pre_call_rule not in litellm.pre_call_rules:
-            litellm.pre_call_rules.append(_pre_call_rule)
-            logging.getLogger("LiteLLM").addFilter(_QuietRefusals())
+    """Install the process-wide hooks (done by the first tracker; ``register`` calls it)."""
+    with _state_lock:
+        if _installed is None:
+            _install()
+
+
+def _install() -> None:
+    """Put tokencost's hooks into litellm, remembering what to take out again (call with _state_lock held)."""
+    global _installed
+    state = _Installed()
+    if _pre_call_rule not in litellm.pre_call_rules:
+        litellm.pre_call_rules.append(_pre_call_rule)
+        state.rule_added = True
+    state.log_filter = _QuietRefusals()
+    logging.getLogger("LiteLLM").addFilter(state.log_filter)
+    state.submit = _patch_executor()
+    state.enqueue = _patch_worker()
+    _installed = state
+    _register_exit()
+
+
+def _uninstall_if_idle() -> None:
+    """Take every hook out of litellm once no live tracker is left."""
+    global _installed
+    with _state_lock:
+        state = _installed
+        if state is None or _live():
+            return
+        _installed = None
+        if state.rule_added:
+            with contextlib.suppress(ValueError):
+                litellm.pre_call_rules.remove(_pre_call_rule)
+        if state.log_filter is not None:
+            logging.getLogger("LiteLLM").removeFilter(state.log_filter)
+        _unpatch(_executor(), "submit", state.submit)
+        _unpatch(_worker(), "ensure_initialized_and_enqueue", state.enqueue)
+
+
+_exit_registered = False
+
+
+def _register_exit() -> None:
+    """One atexit handler for every tracker (a bound method per tracker would keep each one alive)."""
+    global _exit_registered
+    if not _exit_registered:
+        _exit_registered = True
+        atexit.register(_at_exit)
+
+
+def _at_exit() -> None:
+    for tracker in _live():
+        tracker._at_exit()
 
 
 def sync_litellm_budget() -> None:
-    """Mirror a spent tracker-wide budget into ``litellm.max_budget``: the only refusal sync embedding sees."""
+    """Mirror a spent tracker-wide budget into ``litellm.max_budget``: the only refusal sync embedding sees.
+
+    What litellm held before is put back once no registered tracker has a spent ``budget=`` (close() included).
+    """
+    global _saved_budget, _mirrored_limit
     for tracker in _active_trackers():
         if tracker._limit is not None and tracker.raise_on_budget and tracker._total_spent():
             limit = float(tracker._limit)
-            litellm.max_budget = limit
-            # litellm refuses when its current cost is strictly above the limit.
-            litellm._current_cost = max(float(tracker.total_cost), math.nextafter(limit, math.inf))
-            _MIRRORED.add(limit)
+            cost = float(tracker.total_cost)
+            with _state_lock:
+                if _saved_budget is None:
+                    _saved_budget = (litellm.max_budget, litellm._current_cost)
+                litellm.max_budget = limit
+                # litellm refuses when its current cost is strictly above the limit.
+                litellm._current_cost = max(cost, math.nextafter(limit, math.inf))
+                _mirrored_limit = limit
             return
-    if litellm.max_budget in _MIRRORED:
-        litellm.max_budget = 0.0
-        litellm._current_cost = 0
-    _MIRRORED.clear()
+    with _state_lock:
+        if _saved_budget is not None and litellm.max_budget == _mirrored_limit:
+            litellm.max_budget, litellm._current_cost = _saved_budget  # unless the user set it meanwhile
+        _saved_budget = None
+        _mirrored_limit = None
 
 
-_MIRRORED: set[float] = set()  # limits this module put in litellm.max_budget
+_saved_budget: tuple[Any, Any] | None = None  # litellm's (max_budget, _current_cost) before tokencost mirrored
+_mirrored_limit: float | None = None  # the limit tokencost put in litellm.max_budget
+
+
+# -- recording in the caller's thread or task -----------------------------------------------------------------
+def _executor() -> Any:
+    try:
+        from litellm.litellm_core_utils.thread_pool_executor import executor
+    except Exception:
+        return None
+    return executor
+
+
+def _worker() -> Any:
+    try:
+        from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
+    except Exception:
+        return None
+    return GLOBAL_LOGGING_WORKER
+
+
+def _unpatch(obj: Any, name: str, patch: Any) -> None:
+    if obj is not None and patch is not None and obj.__dict__.get(name) is patch:
+        with contextlib.suppress(Exception):
+            delattr(obj, name)
+
+
+def _logging_of(fn: Any, args: Sequence[Any]) -> Any:
+    """The litellm ``Logging`` object of a submitted ``success_handler`` (also behind ``ctx.run``), or None."""
+    for candidate in (fn, args[0] if args else None):
+        if getattr(candidate, "__name__", None) == "success_handler":
+            owner = getattr(candidate, "__self__", None)
+            if type(owner).__name__ == "Logging" and hasattr(owner, "model_call_details"):
+                return owner
+    return None
+
+
+def _patch_executor() -> Any:
+    """Patch litellm's logging executor so a sync success event a call submits is awaited by views.
+
+    Every sync success event (plain calls, cache hits, mocked embeddings) is ``executor.submit``-ted in the
+    caller's thread before the call returns. A call tokencost has not seen start (a cache hit sends no request)
+    is registered as pending there, and settled once the handler has run, whether or not it reached the tracker.
+    An internal of litellm (``thread_pool_executor.executor``), guarded by tests/test_current_at_return.py.
+    """
+    executor = _executor()
+    if executor is None or not callable(getattr(type(executor), "submit", None)):
+        return None
+    previous = executor.__dict__.get("submit")
+    original = previous if previous is not None else getattr(type(executor), "submit").__get__(executor)
+
+    def submit(fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        expecting: list[weakref.ref[CostTracker]] = []
+        call_id = None
+        try:
+            logging_obj = _logging_of(fn, args)
+            call_id = getattr(logging_obj, "litellm_call_id", None) if logging_obj is not None else None
+            if call_id:
+                model = str(logging_obj.model_call_details.get("model") or getattr(logging_obj, "model", "") or "")
+                trackers = _active_trackers()
+                _reattach_missing(trackers)  # a logger may have reset litellm's lists during the call
+                expecting = [weakref.ref(t) for t in trackers if t._expect_event(call_id, model)]
+        except Exception as exc:
+            log.debug("tokencost: could not follow a litellm success event: %r", exc)
+        if not expecting:
+            return original(fn, *args, **kwargs)
+
+        def settle() -> None:
+            for ref in expecting:
+                t = ref()
+                if t is not None:
+                    t._resolve({"litellm_call_id": call_id})
+
+        def run() -> Any:
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                settle()
+
+        try:
+            future = original(run)
+        except BaseException:
+            settle()
+            raise
+        if future.cancelled():  # litellm's pool dropped it (backlog full): nothing will come
+            settle()
+        return future
+
+    executor.submit = submit
+    return submit
+
+
+def _patch_worker() -> Any:
+    """Patch litellm's async logging worker: an async success event it queues is recorded now, in the caller's task.
+
+    litellm queues the success event of an async cache hit on its background worker, which runs after the call
+    returned, and never when the event loop closes first. The queued coroutine (``Logging.async_success_handler``,
+    not started) holds the response and the logging object; the event is recorded from them before the call
+    returns, and litellm's own delivery later is de-duplicated by call id. An internal of litellm
+    (``logging_worker.GLOBAL_LOGGING_WORKER``), guarded by tests/test_current_at_return.py.
+    """
+    worker = _worker()
+    if worker is None or not callable(getattr(type(worker), "ensure_initialized_and_enqueue", None)):
+        return None
+    previous = worker.__dict__.get("ensure_initialized_and_enqueue")
+    original = (
+        previous if previous is not None else getattr(type(worker), "ensure_initialized_and_enqueue").__get__(worker)
+    )
+
+    def ensure_initialized_and_enqueue(async_coroutine: Any) -> Any:
+        try:
+            _record_queued(async_coroutine)
+        except Exception as exc:
+            log.debug("tokencost: could not record a queued litellm success event: %r", exc)
+        return original(async_coroutine)
+
+    worker.ensure_initialized_and_enqueue = ensure_initialized_and_enqueue
+    return ensure_initialized_and_enqueue
+
+
+def _record_queued(coroutine: Any) -> None:
+    code = getattr(coroutine, "cr_code", None)
+    frame = getattr(coroutine, "cr_frame", None)
+    if code is None or frame is None or code.co_name != "async_success_handler":
+        return
+    f_locals = frame.f_locals
+    logging_obj, result, cache_hit = f_locals.get("self"), f_locals.get("result"), f_locals.get("cache_hit")
+    if type(logging_obj).__name__ != "Logging" or getattr(result, "usage", None) is None:
+        return
+    if getattr(logging_obj, "stream", False) and not cache_hit:
+        return  # a stream's final event is recorded when the stream ends (watch_stream)
+    record_now(logging_obj, result, cache_hit=bool(cache_hit))
+
+
+def record_now(logging_obj: Any, result: Any, *, cache_hit: bool = False, stream: bool = False) -> None:
+    """Record a finished call from its litellm ``Logging`` object, in the caller's thread or task."""
+    trackers = _active_trackers()
+    if not trackers:
+        return
+    kwargs: dict[str, Any] = dict(logging_obj.model_call_details)
+    kwargs.setdefault("litellm_call_id", getattr(logging_obj, "litellm_call_id", None))
+    if cache_hit:
+        kwargs["cache_hit"] = True
+    if stream:
+        kwargs["complete_streaming_response"] = result
+    start = kwargs.get("start_time")
+    for tracker in trackers:
+        if not tracker._started_before_me(start):
+            tracker._on_success(kwargs, result)
 
 
 def watch_stream(tracker: CostTracker, call_id: str) -> None:
@@ -174,9 +497,18 @@ def watch_stream(tracker: CostTracker, call_id: str) -> None:
             t._stream_gone(call_id)
 
     # Patch the instance, not the class, and hold the object weakly so a dropped stream is collected at once.
+    # Another tracker's patch of the same object is chained, not replaced.
     obj_ref = weakref.ref(logging_obj)
-    restore = getattr(type(logging_obj), "_restore_correlation_context", None)
-    guarded = getattr(type(logging_obj), "_restore_correlation_context_if_unclaimed", None)
+
+    def unpatched(name: str) -> Any:
+        before = logging_obj.__dict__.get(name)
+        if before is not None:
+            return lambda _obj, *args, **kwargs: before(*args, **kwargs)
+        return getattr(type(logging_obj), name, None)
+
+    restore = unpatched("_restore_correlation_context")
+    guarded = unpatched("_restore_correlation_context_if_unclaimed")
+    dispatch = unpatched("dispatch_success_handlers")
     if callable(restore):
 
         def patched_restore(*args: Any, **kwargs: Any) -> Any:
@@ -198,6 +530,27 @@ def watch_stream(tracker: CostTracker, call_id: str) -> None:
             return None if obj is None else guarded(obj, *args, **kwargs)
 
         logging_obj._restore_correlation_context_if_unclaimed = patched_guarded
+    if callable(dispatch):
+
+        def patched_dispatch(result: Any = None, *args: Any, **kwargs: Any) -> Any:
+            # An async stream's end: litellm schedules its success event as a task, which runs after the caller
+            # saw the end (never, if the loop closes first). Record the assembled response now, in the caller's task.
+            obj = obj_ref()
+            t = tracker_ref()
+            if obj is not None and t is not None and not t._closed:
+                try:
+                    if type(result).__name__ == "ModelResponse" and getattr(result, "usage", None) is not None:
+                        kwargs_now: dict[str, Any] = dict(obj.model_call_details)
+                        kwargs_now.setdefault("litellm_call_id", call_id)
+                        kwargs_now["complete_streaming_response"] = result
+                        if kwargs.get("cache_hit"):
+                            kwargs_now["cache_hit"] = True
+                        t._on_success(kwargs_now, result)
+                except Exception as exc:
+                    t._bug("stream end", exc)
+            return dispatch(obj, result, *args, **kwargs)
+
+        logging_obj.dispatch_success_handlers = patched_dispatch
     weakref.finalize(logging_obj, abandoned)
 
 

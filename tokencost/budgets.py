@@ -179,6 +179,8 @@ class BudgetLine:
     max_tokens: int | None
     tokens: int
     strict: bool
+    reserved_usd: Decimal = Decimal(0)
+    """What strict reservations of calls in flight (or of crashed workers, until they expire) hold."""
 
     @property
     def exceeded(self) -> bool:
@@ -222,11 +224,21 @@ def budget_lines(
         keys = [b.counter_key(v, now) for v in values]
         counters = store.counters(ledger, keys) if keys else {}
         for value, key in zip(values, keys, strict=True):
-            units, tokens, _ = counters.get(key, (0, 0, 0))
+            units, tokens, reserved = counters.get(key, (0, 0, 0))
             spent = from_units(units)
             remaining = None if b.limit_usd is None else max(Decimal(0), b.limit_usd - spent)
             lines.append(
-                BudgetLine(b.label(value), b.window, b.limit_usd, spent, remaining, b.max_tokens, tokens, b.strict)
+                BudgetLine(
+                    b.label(value),
+                    b.window,
+                    b.limit_usd,
+                    spent,
+                    remaining,
+                    b.max_tokens,
+                    tokens,
+                    b.strict,
+                    from_units(reserved),
+                )
             )
     return lines
 
@@ -295,6 +307,11 @@ class ScopedBudget:
         if self.tracker is not None:
             self.tracker._await_returned()
         return from_units(self._spent_units)
+
+    @property
+    def spent_units(self) -> int:
+        """What the calls inside have cost so far, in pico-dollars (no waiting for calls still landing)."""
+        return self._spent_units
 
     @property
     def tokens(self) -> int:

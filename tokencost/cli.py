@@ -1,4 +1,4 @@
-"""The ``tokencost`` command: ``report``, ``export``, ``prices``, ``whatif`` and ``serve`` over a ledger store.
+"""The ``tokencost`` command: ``report``, ``export``, ``prices``, ``whatif``, ``reservations`` and ``serve``.
 
 Every command that reads a ledger takes ``--store URL`` (default: ``$TOKENCOST_STORE``, else
 ``sqlite:///tokencost.db`` in the current folder) and ``--name`` (the tracker's ``name``, default ``"default"``).
@@ -217,6 +217,66 @@ def _print_json(data: Any) -> None:
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Report, export and serve what LLM calls tracked by tokencost cost."""
+
+
+@main.command()
+@_store_options
+@click.option("--release", is_flag=True, help="Drop the reservations held longer than --older-than.")
+@click.option(
+    "--older-than",
+    type=click.FloatRange(min=0),
+    default=900.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="With --release: drop only those held longer than this (the default reservation_ttl).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (money as exact decimal strings).")
+@_errors
+def reservations(
+    store_url: str, name: str, lock_timeout: float, release: bool, older_than: float, as_json: bool
+) -> None:
+    """List what strict budgets hold for calls in flight (or for crashed workers, until their reservations
+    expire); --release drops the stale ones."""
+    import time
+
+    from tokencost.money import from_units
+
+    with _opened(store_url, lock_timeout) as store:
+        dropped = store.release_stale(name, older_than) if release else 0
+        held = store.reservations(name)
+    now = time.time()
+    rows = [
+        {
+            "id": r.id,
+            "counters": list(r.keys),
+            "reserved_usd": str(from_units(r.cost_units)),
+            "tokens": r.tokens,
+            "age_s": round(max(0.0, now - r.created), 1),
+            "expires_in_s": round(max(0.0, r.expires - now), 1),
+        }
+        for r in held
+    ]
+    if as_json:
+        _print_json({"released": dropped, "reservations": rows})
+        return
+    if release:
+        click.echo(f"tokencost: released {dropped:,} reservations held longer than {older_than:g} s")
+    if not rows:
+        click.echo("No open reservations.")
+        return
+    from rich.table import Table
+
+    table = Table("id", "counters", "reserved", "tokens", "age", "expires in")
+    for r in held:
+        table.add_row(
+            r.id[:12],
+            "\n".join(r.keys),
+            _exact_usd(from_units(r.cost_units)),
+            f"{r.tokens:,}",
+            f"{max(0.0, now - r.created):.0f} s",
+            f"{max(0.0, r.expires - now):.0f} s",
+        )
+    _console().print(table)
 
 
 @main.command()

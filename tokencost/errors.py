@@ -4,6 +4,7 @@
 
     TokencostError
     ├── BudgetExceededError   (also litellm.BudgetExceededError, so litellm and its Router let it through)
+    │   └── StoreUnavailableError (the store could not be checked and on_store_error="refuse")
     ├── StoreError            (a ledger store failed; wraps the backend's exception)
     ├── PriceNotFoundError    (no source prices a model, raised only where a price is required)
     ├── MissingExtraError     (an optional dependency is not installed; names the extra)
@@ -16,9 +17,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tokencost._budget_error import BudgetExceededError
+    from tokencost._budget_error import BudgetExceededError, StoreUnavailableError
 
-__all__ = ["BudgetExceededError", "MissingExtraError", "PriceNotFoundError", "StoreError", "TokencostError"]
+__all__ = [
+    "BudgetExceededError",
+    "MissingExtraError",
+    "PriceNotFoundError",
+    "StoreError",
+    "StoreUnavailableError",
+    "TokencostError",
+]
 
 
 class TokencostError(Exception):
@@ -50,8 +58,8 @@ class MissingExtraError(TokencostError, ImportError):
 def __getattr__(name: str) -> Any:
     # BudgetExceededError subclasses litellm's class, so defining it imports litellm (seconds): only on first use,
     # so reading a ledger (the CLI, the server) does not pay for it.
-    if name == "BudgetExceededError":
-        from tokencost._budget_error import BudgetExceededError
+    if name in ("BudgetExceededError", "StoreUnavailableError"):
+        from tokencost import _budget_error
 
-        return BudgetExceededError
+        return getattr(_budget_error, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,7 +17,6 @@ How it meets litellm (DESIGN.md section 3 has the measured facts behind each cho
 from __future__ import annotations
 
 import asyncio
-import atexit
 import datetime as dt
 import itertools
 import logging
@@ -28,7 +27,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -36,13 +35,15 @@ from typing import Any, TypeVar, cast
 import litellm
 from litellm.integrations.custom_logger import CustomLogger
 
+from tokencost._budget_error import StoreUnavailableError
 from tokencost._litellm_glue import (
-    TRACKERS,
     drain_litellm_pool,
-    install_pre_call_rule,
+    register,
     sync_litellm_budget,
+    unregister,
     watch_stream,
 )
+from tokencost.breaker import CircuitBreaker
 from tokencost.budgets import _ACTIVE as _active_var
 from tokencost.budgets import _SCOPE as _scope_var
 from tokencost.budgets import Budget, BudgetLine, ScopedBudget, active_budgets, budget_lines, current_scope
@@ -54,11 +55,14 @@ from tokencost.pricing import Price, PriceChain, PriceSource
 from tokencost.pricing.litellm_map import LitellmMapSource, model_info
 from tokencost.pricing.override import OverrideSource, load_prices
 from tokencost.stores import Check, Store, store_from_url
+from tokencost.stores.base import plausible_event
 from tokencost.usage import Usage, UsageError, from_litellm_usage
+from tokencost.worst_case import WorstCase, WorstCaseRequest, count_prompt
 
 __all__ = ["CostTracker"]
 
 _C = TypeVar("_C")
+_T = TypeVar("_T")
 
 log = logging.getLogger("tokencost")
 
@@ -71,6 +75,8 @@ _FLUSH_EVENTS_MAX_S = 30.0
 _SEEN_MAX = 100_000
 # A reservation of a strict budget expires after this long without settling (a crashed worker).
 _RESERVATION_TTL_S = 900.0
+# The bound on one store round trip before on_store_error applies (admission reads a counter or two).
+_STORE_TIMEOUT_S = 0.5
 # Metadata keys litellm adds in place (or that may carry secrets): not the caller's attribution.
 _DROP_KEYS = frozenset(
     {
@@ -110,6 +116,7 @@ class _Admission:
 
     reservation: str | None = None
     created: float = field(default_factory=time.monotonic)
+    worst_units: int | None = None  # what the reservation holds (charged when the call's cost is unknown)
 
 
 class _OnceLog:
@@ -141,6 +148,21 @@ def _as_budgets(budget: object, budgets: Iterable[Budget]) -> list[Budget]:
             raise TypeError(f"budgets must hold Budget objects, not {type(item).__name__}")
         out.append(item)
     return out
+
+
+def _tighter(a: Budget, b: Budget) -> Budget:
+    """Return one budget holding the tighter limits of two that share a counter (same scope and window)."""
+
+    def low(x: Any, y: Any) -> Any:
+        return y if x is None else x if y is None else min(x, y)
+
+    return replace(
+        a,
+        limit_usd=low(a.limit_usd, b.limit_usd),
+        max_tokens=low(a.max_tokens, b.max_tokens),
+        strict=a.strict or b.strict,
+        unpriced="refuse" if "refuse" in (a.unpriced, b.unpriced) else "allow",
+    )
 
 
 def _clean_metadata(raw: object) -> dict[str, Any]:
@@ -189,7 +211,11 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         alert_at: budget fractions (e.g. ``(0.5, 0.8, 1.0)``) at which ``on_alert`` is called.
         on_alert: ``fn(scope, fraction, spent, limit)``, once per threshold per scope and window.
         on_store_error: ``"allow"`` (default) lets calls through while the store is unreachable, ``"refuse"``
-            refuses them; either way the problem is logged once.
+            refuses them (``StoreUnavailableError``, a ``BudgetExceededError``) when a budget must be checked;
+            either way the problem is logged once. Without any budget nothing is checked, so nothing is refused.
+        reservation_ttl: seconds a strict reservation is held when its call never settles (a crashed worker).
+        store_timeout: seconds one store round trip may take before ``on_store_error`` applies; after a
+            failure, budget checks fail fast (no waiting) until the store answers a probe again.
         clock: the time source (epoch seconds) for event times and budget windows; for tests.
 
     Raises:
@@ -213,12 +239,21 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         on_alert: Callable[[str, float, Decimal, Decimal], None] | None = None,
         on_store_error: str = "allow",
         clock: Callable[[], float] | None = None,
+        reservation_ttl: float = _RESERVATION_TTL_S,
+        store_timeout: float | None = _STORE_TIMEOUT_S,
     ) -> None:
         super().__init__()
         if not isinstance(name, str) or not name:
             raise ValueError("name must be a non-empty str")
         if on_store_error not in ("allow", "refuse"):
             raise ValueError(f"on_store_error must be 'allow' or 'refuse', got {on_store_error!r}")
+        for value, arg in ((reservation_ttl, "reservation_ttl"), (store_timeout, "store_timeout")):
+            if value is None and arg == "store_timeout":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 10**9:
+                raise ValueError(f"{arg} must be a positive number of seconds, got {value!r}")
+        self.reservation_ttl = float(reservation_ttl)
+        self.store_timeout = None if store_timeout is None else float(store_timeout)
         for fraction in alert_at:
             if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 10:
                 raise ValueError(f"alert_at holds fractions of a budget such as 0.8, got {fraction!r}")
@@ -239,7 +274,12 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         self._budgets = _as_budgets(budget, budgets)
         self._clock = clock or time.time
         overrides = load_prices(os.fspath(prices) if isinstance(prices, os.PathLike) else prices) if prices else {}
-        self.store = store_from_url(store) if isinstance(store, str) else store
+        # A clock given for tests also times the store's reservations; else Redis keeps its server's clock.
+        options: dict[str, Any] = (
+            {"timeout": self.store_timeout} if clock is None else {"timeout": self.store_timeout, "clock": clock}
+        )
+        self.store = store_from_url(store, **options) if isinstance(store, str) else store
+        self._breaker = CircuitBreaker(clock=self._clock)
         if not isinstance(self.store, Store):
             raise TypeError(f"store must be a URL or a Store, not {type(store).__name__}")
         # False turns discovery off even when LINKUP_API_KEY is set (a server facing untrusted model names).
@@ -266,9 +306,8 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         self._closed = False
         if self._budgets:
             self._safe_store("set_meta", lambda: self.store.set_meta(name, "budgets", _dump_budgets(self._budgets)))
-        install_pre_call_rule()
-        TRACKERS.add(self)
-        atexit.register(self._at_exit)
+        # litellm's hooks are installed while a tracker lives; nothing holds the tracker but litellm's lists.
+        register(self)
 
     # -- read-only views -----------------------------------------------------------------------------------
     @property
@@ -432,17 +471,20 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         return await asyncio.to_thread(self.flush, timeout)
 
     def close(self) -> None:
-        """Stop tracking: unregister from every litellm callback list, flush and close the store."""
+        """Stop tracking, flush and close the store; return litellm to the state this tracker found.
+
+        The tracker leaves every litellm callback list; once no tracker is left, tokencost's pre-call rule, its
+        filter on the ``LiteLLM`` logger and its patches of litellm's logging executor and worker are removed,
+        and ``litellm.max_budget`` / ``_current_cost`` get back the values they had before a spent ``budget=``
+        was mirrored there. A closed tracker never comes back into litellm's lists.
+        """
         if self._closed:
             return
         self._closed = True
         try:
-            litellm.logging_callback_manager.remove_callback_from_all_lists(self, require_self=False)
-        except Exception:
-            if self in litellm.callbacks:
-                litellm.callbacks.remove(self)
-        TRACKERS.discard(self)
-        atexit.unregister(self._at_exit)
+            unregister(self)
+        except Exception as exc:
+            self._bug("close", exc)
         for source in self.prices.sources:
             close = getattr(source, "close", None)
             if callable(close):
@@ -510,8 +552,7 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
             usage,
             {**scope, **metadata} if metadata else dict(scope) if scope else {},  # dict() of the empty proxy: 0.35 us
         )
-        self._commit(event, _active_var.get(), None)
-        return event
+        return self._commit(event, _active_var.get(), None)
 
     def record_usage(
         self,
@@ -538,8 +579,7 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
             status=status,
             reason=reason,
         )
-        self._commit(event, active_budgets(), admission if isinstance(admission, _Admission) else None)
-        return event
+        return self._commit(event, active_budgets(), admission if isinstance(admission, _Admission) else None)
 
     def track_response(
         self,
@@ -580,29 +620,34 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         """
         if not isinstance(model, str) or not model:
             raise TypeError("model must be a non-empty str")
-        units = self._worst_case_units(model, _provider_of(model), messages, max_tokens, default_to_max=False)
+        units = self._estimate_units(model, _provider_of(model), messages, max_tokens)
         return None if units is None else from_units(units[0])
 
     def can_afford(self, model: str, messages: Any = None, max_tokens: int | None = None) -> bool:
-        """Answer, without sending anything, whether a call this size fits every budget that applies now."""
-        estimate = self._worst_case_units(model, _provider_of(model), messages, max_tokens, default_to_max=False)
+        """Answer, without sending anything, whether a call this size fits every budget that applies now.
+
+        Counts what is spent and what calls in flight hold (strict reservations); ``max_tokens`` None counts
+        the prompt alone.
+        """
+        estimate = self._estimate_units(model, _provider_of(model), messages, max_tokens)
         metadata = current_scope()
         for scoped in active_budgets():
             if scoped.exceeded:
                 return False
             limit = scoped.max_cost_usd
-            if limit is not None and estimate is not None and scoped._spent_units + estimate[0] > to_units(limit):
+            if limit is not None and estimate is not None and scoped.spent_units + estimate[0] > to_units(limit):
                 return False
         if not self._budgets:
             return True
-        now = self._clock()
-        checks = [(b, v, b.counter_key(v, now)) for b in self._budgets for v in b.values(model, metadata)]
-        counters = self._safe_store("counters", lambda: self.store.counters(self.name, [c[2] for c in checks]))
+        checks = self._checks(model, metadata, self._clock())
+        if not checks:
+            return True
+        counters = self._safe_store("counters", lambda: self.store.counters(self.name, list(checks)))
         if counters is None:
             return self.on_store_error == "allow"
-        for b, _, key in checks:
-            units, tokens, reserved = counters[key]
-            cost, toks = estimate if estimate is not None else (0, 0)
+        cost, toks = estimate if estimate is not None else (0, 0)
+        for key, (b, _) in checks.items():
+            units, tokens, reserved = counters.get(key, (0, 0, 0))
             if estimate is None and b.unpriced == "refuse":
                 return False
             if b.limit_units is not None and units + reserved + cost > b.limit_units:
@@ -635,6 +680,25 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
                 watch_stream(self, call_id)
         except Exception as exc:
             self._bug("log_pre_api_call", exc)
+
+    def _expect_event(self, call_id: str, model: str) -> bool:
+        """A call submitted its sync success event (caller's thread) without a request tokencost saw start:
+        a cache hit, a mocked embedding. Register it as pending so views wait for it; False if already known.
+        """
+        if self._closed:
+            return False
+        pending = _Pending(
+            thread=threading.get_ident(),
+            stream=False,
+            model=model,
+            scope=current_scope(),
+            budgets=active_budgets(),
+        )
+        with self._lock:
+            if call_id in self._seen or call_id in self._pending:
+                return False
+            self._pending[call_id] = pending
+        return True
 
     def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
         """Record a finished call (litellm's thread pool, after ``completion()`` returned)."""
@@ -691,7 +755,8 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         """Refuse a sync Router call whose tracker-wide or ``scope()`` budget is spent."""
         params = deployment.get("litellm_params") if isinstance(deployment, Mapping) else None
         model = str(_get(params, "model") or "")
-        self._admit(model, _provider_of(model), current_scope(), call_id=None)
+        # Only a check: litellm admits the call again, with its arguments and call id, when it sets it up.
+        self._admit(model, _provider_of(model), current_scope(), call_id=None, reserve=False)
         return None
 
     async def async_pre_call_check(
@@ -714,10 +779,14 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
                 metadata.setdefault("user", kwargs["user"])
             model, provider = _split_model(str(model), kwargs.get("custom_llm_provider"))
             max_tokens = kwargs.get("max_tokens") or kwargs.get("max_completion_tokens")
+            request = WorstCaseRequest.from_kwargs(kwargs)
         except Exception as exc:
             self._bug("admit", exc)
             call_id, model, messages, metadata, provider, max_tokens = None, "", None, current_scope(), None, None
-        self._admit(str(model), provider, metadata, call_id=call_id, messages=messages, max_tokens=max_tokens)
+            request = WorstCaseRequest()
+        self._admit(
+            str(model), provider, metadata, call_id=call_id, messages=messages, max_tokens=max_tokens, request=request
+        )
 
     def _admit(
         self,
@@ -728,8 +797,14 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         call_id: str | None,
         messages: Any = None,
         max_tokens: Any = None,
+        request: WorstCaseRequest | None = None,
+        reserve: bool = True,
     ) -> _Admission | None:
-        """Check every budget that applies to this call; reserve under strict budgets. Raise to refuse."""
+        """Check every budget that applies to this call; reserve under strict budgets. Raise to refuse.
+
+        ``reserve=False`` only checks (a hook that cannot tie a reservation to the call, such as the Router's
+        ``pre_call_check``: the call is admitted again, with its arguments, when litellm sets it up).
+        """
         if self._closed:
             return None
         self._await_returned()  # the thread's earlier calls count before this one is checked
@@ -743,66 +818,111 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         if not self.raise_on_budget or not self._budgets:
             return None
         now = self._clock()
-        checks = [(b, v, b.counter_key(v, now)) for b in self._budgets for v in b.values(model, metadata)]
+        checks = self._checks(model, metadata, now)
         if not checks:
             return None
         try:
-            counters = self.store.counters(self.name, [key for _, _, key in checks])
+            counters = self._guarded(lambda: self.store.counters(self.name, list(checks)))
         except Exception as exc:
             self._store_down(exc)
             return None
-        for b, value, key in checks:
-            units, tokens, _ = counters.get(key, (0, 0, 0))
+        for key, (b, value) in checks.items():
+            units, tokens, reserved = counters.get(key, (0, 0, 0))
             if (b.limit_units is not None and units >= b.limit_units) or (
                 b.max_tokens is not None and tokens >= b.max_tokens
             ):
                 raise BudgetExceededError(
-                    b.limit_usd, from_units(units), b.label(value), max_tokens=b.max_tokens, tokens=tokens
+                    b.limit_usd,
+                    from_units(units),
+                    b.label(value),
+                    max_tokens=b.max_tokens,
+                    tokens=tokens,
+                    reserved=from_units(reserved),
                 )
-        strict = [(b, value, key) for b, value, key in checks if b.strict]
-        if not strict:
+        # A money budget that refuses unknown costs refuses a model no source prices (token limits need no price).
+        refusing = [(key, b, v) for key, (b, v) in checks.items() if b.unpriced == "refuse" and b.limit_usd is not None]
+        if refusing and self._lookup(model, provider) is None:
+            key, b, value = refusing[0]
+            units, tokens, reserved = counters.get(key, (0, 0, 0))
+            raise BudgetExceededError(
+                b.limit_usd,
+                from_units(units),
+                b.label(value),
+                max_tokens=b.max_tokens,
+                tokens=tokens,
+                reserved=from_units(reserved),
+                detail=f"the budget refuses calls of unknown cost (unpriced='refuse'), and no source prices {model!r}",
+            )
+        strict = {key: (b, value) for key, (b, value) in checks.items() if b.strict}
+        if not strict or not reserve:
             return None
-        worst = self._worst_case_units(model, provider, messages, max_tokens, default_to_max=True)
-        if worst is None:
-            refusing = [(b, v) for b, v, _ in strict if b.unpriced == "refuse"]
-            if refusing:
-                b, value = refusing[0]
-                err = BudgetExceededError(b.limit_usd, from_units(counters[strict[0][2]][0]), b.label(value))
-                err.message = f"budget '{b.label(value)}' is strict and model {model!r} has no known price"
-                err.args = (err.message,)
-                raise err
-            return None
+        worst = self._worst_case(model, provider, messages, max_tokens, request or WorstCaseRequest())
         reservation = uuid.uuid4().hex
+        limits = [
+            Check(key, b.limit_units if worst.units is not None else None, b.max_tokens)
+            for key, (b, _) in strict.items()
+        ]
         try:
-            failed = self.store.reserve(
-                self.name,
-                reservation,
-                [Check(key, b.limit_units, b.max_tokens) for b, _, key in strict],
-                worst[0],
-                worst[1],
-                _RESERVATION_TTL_S,
+            failed = self._guarded(
+                lambda: self.store.reserve(
+                    self.name, reservation, limits, worst.units or 0, worst.tokens, self.reservation_ttl
+                )
             )
         except Exception as exc:
             self._store_down(exc)
             return None
         if failed is not None:
-            b, value = next((b, v) for b, v, key in strict if key == failed.key)
+            b, value = strict[failed.key]
             state = self._safe_store("counters", lambda: self.store.counters(self.name, [failed.key]), default={})
             units, tokens, reserved = state.get(failed.key, (0, 0, 0))
             raise BudgetExceededError(
-                b.limit_usd, from_units(units + reserved), b.label(value), max_tokens=b.max_tokens, tokens=tokens
+                b.limit_usd,
+                from_units(units),
+                b.label(value),
+                max_tokens=b.max_tokens,
+                tokens=tokens,
+                reserved=from_units(reserved),
+                detail=worst.describe(),
             )
-        admission = _Admission(reservation)
+        admission = _Admission(reservation, worst_units=worst.units)
         if call_id is not None:
             with self._lock:
                 self._admissions[call_id] = admission
         return admission
+
+    def _checks(self, model: str, metadata: Mapping[str, Any], now: float) -> dict[str, tuple[Budget, str]]:
+        """Return the counters a call in this scope is checked against, each once, with its tightest budget.
+
+        Budgets with the same ``per``, window and time zone share one counter (the spend is the same quantity);
+        the check uses the budget that refuses first, so a looser budget beside it changes nothing.
+        """
+        out: dict[str, tuple[Budget, str]] = {}
+        for b in self._budgets:
+            for value in b.values(model, metadata):
+                key = b.counter_key(value, now)
+                seen = out.get(key)
+                out[key] = (b, value) if seen is None else (_tighter(seen[0], b), value)
+        return out
 
     def _release(self, admission: Any) -> None:
         """Drop the reservation of a call that failed or was never sent."""
         if isinstance(admission, _Admission) and admission.reservation is not None:
             reservation = admission.reservation
             self._safe_store("release", lambda: self.store.release(self.name, reservation))
+
+    def release_reservations(self, older_than: float | None = None) -> int:
+        """Drop the strict reservations held on this ledger for longer than ``older_than`` seconds.
+
+        A reservation is held while its call is in flight; one left by a worker that crashed expires after
+        ``reservation_ttl`` on its own. ``older_than=None`` uses ``reservation_ttl``; ``0`` drops every open
+        reservation (only when no call is in flight anywhere). Returns how many were dropped.
+        """
+        if older_than is not None and (
+            isinstance(older_than, bool) or not isinstance(older_than, (int, float)) or older_than < 0
+        ):
+            raise ValueError(f"older_than must be a non-negative number of seconds, got {older_than!r}")
+        age = self.reservation_ttl if older_than is None else float(older_than)
+        return int(self._safe_store("release_stale", lambda: self.store.release_stale(self.name, age), default=0))
 
     def _total_spent(self) -> bool:
         """Whether the tracker-wide ``budget=`` is spent."""
@@ -811,43 +931,56 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         totals = self._safe_store("totals", lambda: self.store.totals(self.name))
         return totals is not None and totals.cost_units >= to_units(self._limit)
 
+    def _guarded(self, fn: Callable[[], _T]) -> _T:
+        """Run a store call through the circuit breaker: while the store is down, fail at once."""
+        return self._breaker.call(fn)
+
     def _store_down(self, exc: BaseException) -> None:
         self._warn(
             "store-down",
-            "tokencost: the store is unreachable (%s); calls are %s",
+            "tokencost: the store is unreachable (%s); calls are %s until it answers again",
             exc,
             "let through" if self.on_store_error == "allow" else "refused",
         )
         if self.on_store_error == "refuse":
-            err = BudgetExceededError(self._limit, Decimal(0), "store unavailable")
-            err.message = f"store unavailable and on_store_error='refuse': {exc}"
-            err.args = (err.message,)
-            raise err from None
+            raise StoreUnavailableError(str(exc), self._limit) from None
         return None
 
-    def _worst_case_units(
-        self, model: str, provider: str | None, messages: Any, max_tokens: Any, *, default_to_max: bool
-    ) -> tuple[int, int] | None:
-        """Return (pico-dollars, tokens) of the worst case: prompt as counted, plus all of ``max_tokens``."""
+    def _worst_case(
+        self, model: str, provider: str | None, messages: Any, max_tokens: Any, request: WorstCaseRequest
+    ) -> WorstCase:
+        """Return the most this call can be billed: every prompt part counted, ``n`` times ``max_tokens`` out."""
         price = self._lookup(model, provider)
-        if price is None:
-            return None
-        prompt = 0
-        if messages:
-            try:
-                prompt = int(litellm.token_counter(model=model, messages=messages))
-            except Exception:
-                prompt = len(str(messages)) // 4 + 1
+        prompt = request.prompt_tokens(model, messages)
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 0:
             max_tokens = None
-        if max_tokens is None and default_to_max:
+        given = max_tokens is not None
+        if max_tokens is None:
             info = model_info(model, provider) or {}
             value = info.get("max_output_tokens") or info.get("max_tokens")
             max_tokens = value if isinstance(value, int) else 4096
-        output = max_tokens or 0
+        output = max_tokens * request.n
+        if price is None:
+            return WorstCase(None, prompt + output, prompt, output, given)
+        tier = price.tier_above_tokens
+        if tier is not None and prompt > tier and price.above_tier is not None:
+            price = price.above_tier
+        in_price = max(price.input, price.per_token("cache_write"))
         out_price = max(price.per_token("output"), price.per_token("reasoning"))
-        units = to_units(prompt * price.input + output * out_price)
-        return units, prompt + output
+        return WorstCase(to_units(prompt * in_price + output * out_price), prompt + output, prompt, output, given)
+
+    def _estimate_units(
+        self, model: str, provider: str | None, messages: Any, max_tokens: Any
+    ) -> tuple[int, int] | None:
+        """Return (pico-dollars, tokens) of a call: prompt as counted plus ``max_tokens`` (0 when not given)."""
+        price = self._lookup(model, provider)
+        if price is None:
+            return None
+        prompt = count_prompt(model, messages)
+        output = max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) else 0
+        output = max(output, 0)
+        out_price = max(price.per_token("output"), price.per_token("reasoning"))
+        return to_units(prompt * price.input + output * out_price), prompt + output
 
     def _lookup(self, model: str, provider: str | None) -> Price | None:
         try:
@@ -1031,13 +1164,19 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         )
 
     def _charges(self, event: Event) -> tuple[str, ...]:
-        return tuple(
-            b.counter_key(value, event.timestamp)
-            for b in self._budgets
-            for value in b.values(event.model, event.metadata)
-        )
+        """The counters an event is added to: each once, however many budgets share it."""
+        return tuple(self._checks(event.model, event.metadata, event.timestamp))
 
-    def _commit(self, event: Event, scoped: Sequence[ScopedBudget], admission: _Admission | None) -> None:
+    def _commit(self, event: Event, scoped: Sequence[ScopedBudget], admission: _Admission | None) -> Event:
+        """Record an event, charge its budgets and scoped blocks, and return it as recorded.
+
+        An event no real call can produce (over ``MAX_TOKENS`` tokens in a bucket, an amount out of range) is
+        recorded unpriced with the reason instead, so it never reaches a total or blocks a store.
+        """
+        checked = plausible_event(event)
+        if checked is not event:
+            self._warn(f"implausible:{event.model}", "tokencost: %s (model %s)", checked.reason, event.model)
+            event = checked
         charges = self._charges(event) if self._budgets else ()
         reservation = admission.reservation if admission is not None else None
         try:
@@ -1055,6 +1194,7 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
                 )
         if counters and (event.cost_units or event.tokens):
             self._check_crossings(event, counters)
+        return event
 
     def _check_crossings(self, event: Event, counters: Mapping[str, tuple[int, int]]) -> None:
         crossed = False

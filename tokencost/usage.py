@@ -158,6 +158,10 @@ def from_litellm_usage(usage: Any) -> Usage:
     completion = read_count(_get(usage, "completion_tokens"), "completion_tokens")
     if _get(usage, "prompt_tokens") is None and _get(usage, "total_tokens") is None:
         raise UsageError("usage has no prompt_tokens")
+    if prompt == 0 and completion == 0:
+        # litellm fills in zeros when the provider sent no usage (absent, null or {}): the cost is unknown,
+        # not $0 (every real call has a prompt).
+        raise UsageError("the response reported no token usage")
     prompt_details = _get(usage, "prompt_tokens_details")
     completion_details = _get(usage, "completion_tokens_details")
     cache_read = read_count(_get(prompt_details, "cached_tokens"), "cached_tokens")
