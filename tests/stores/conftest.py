@@ -70,13 +70,40 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/ledger.db"
 
 
-def open_store(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Store:
-    """Open a fresh store of ``kind`` ("memory", "sqlite" or "redis")."""
+def open_store(kind: str, request: pytest.FixtureRequest, tmp_path: Path, **options: Any) -> Store:
+    """Open a store of ``kind`` ("memory", "sqlite" or "redis"), fresh unless opened before in this test."""
     if kind == "memory":
-        return MemoryStore()
+        return MemoryStore(**options)
     if kind == "sqlite":
-        return SQLiteStore(f"sqlite:///{tmp_path}/ledger.db")
-    return RedisStore(request.getfixturevalue("redis_server"))
+        return SQLiteStore(f"sqlite:///{tmp_path}/ledger.db", **options)
+    return RedisStore(request.getfixturevalue("redis_server"), **options)
+
+
+class FakeClock:
+    """A clock tests move by hand: ``clock()`` is the time, ``clock.advance(s)`` moves it."""
+
+    def __init__(self, now: float = 1_764_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock at 2025-11-24T16:00:00Z that moves only when told."""
+    return FakeClock()
+
+
+@pytest.fixture(params=ALL_STORES)
+def clocked_store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Iterator[Store]:
+    """Each backend in turn, empty, keeping reservation times by ``clock``."""
+    opened = open_store(request.param, request, tmp_path, clock=clock)
+    yield opened
+    opened.close()
 
 
 @pytest.fixture(params=ALL_STORES)

@@ -6,11 +6,24 @@ import time
 
 import pytest
 
-from tokencost.stores.base import NONE_KEY, Check, Group, Store, Totals
+from tokencost.events import Event
+from tokencost.stores.base import (
+    MAX_EVENT_UNITS,
+    MAX_TOKENS,
+    NONE_KEY,
+    Check,
+    Group,
+    Reservation,
+    Store,
+    Totals,
+    implausible,
+    plausible_event,
+)
 from tokencost.stores.memory import MemoryStore
 from tokencost.usage import Usage
 
 from . import DAY, GPT4O, SONNET, T0, make_event
+from .conftest import FakeClock
 
 LEDGER = "app"
 
@@ -402,3 +415,148 @@ def test_thousands_of_events_read_back_in_order(store: Store) -> None:
     assert (totals.unpriced, totals.cost_units) == (0, sum(e.cost_units or 0 for e in events))
     (group,) = [g for g in store.aggregate(LEDGER, "model", since=T0 + 1_000) if g.key == "gpt-4o"]
     assert group.input_tokens == sum(range(1_001, 2_501))
+
+
+# -- amounts past 2^63 pico-dollars, and usage no call can have -------------------------------------------------
+
+
+def test_totals_past_2_to_63_pico_dollars_stay_exact(store: Store) -> None:
+    """Events written in separate batches add up past 2^63 pico-dollars (~$9.2M): totals, counters and groups stay
+    exact ints, whole-history and windowed alike."""
+    big = 5 * 10**18 + 123_456_789  # $5,000,000.000123456789
+    for i in range(3):
+        store.record(LEDGER, make_event(f"e{i}", cost_units=big, timestamp=T0 + i), ("total",))
+        assert store.flush(10)
+    expected = 3 * big
+    assert expected > 2**63
+    totals = store.totals(LEDGER)
+    assert type(totals.cost_units) is int and totals.cost_units == expected
+    assert store.counters(LEDGER, ["total"])["total"][0] == expected
+    (group,) = store.aggregate(LEDGER, "model")
+    assert type(group.cost_units) is int and group.cost_units == expected
+    (window,) = store.aggregate(LEDGER, "model", since=T0, until=T0 + 10)
+    assert window.cost_units == expected
+    # A strict limit past 2^63 is compared exactly: one unit over is refused, an exact fit passes.
+    check = Check("total", limit_units=expected + 10)
+    assert store.reserve(LEDGER, "r1", [check], 11, 0, ttl=60) == check
+    assert store.reserve(LEDGER, "r2", [check], 10, 0, ttl=60) is None
+    assert store.counters(LEDGER, ["total"])["total"] == (expected, 3 * 1250, 10)
+
+
+def test_a_trillion_dollars_of_spend_is_exact(store: Store) -> None:
+    """110,000 events of the largest single amount (2^63 - 1 pico-dollars): over $10^12, exact to 1e-12."""
+    n = 110_000
+    events = [
+        Event(f"e{i}", T0 + i, "m", "openai", Usage(input=1), MAX_EVENT_UNITS, saved_units=MAX_EVENT_UNITS)
+        for i in range(n)
+    ]
+    for event in events:
+        store.record(LEDGER, event, ("total",))
+    assert store.flush(60)
+    expected = n * MAX_EVENT_UNITS
+    assert expected > 10**12 * 10**12  # $10^12 in pico-dollars
+    totals = store.totals(LEDGER)
+    assert (totals.requests, totals.cost_units, totals.saved_units) == (n, expected, expected)
+    assert store.counters(LEDGER, ["total"])["total"][:2] == (expected, n)
+    assert [(g.key, g.cost_units) for g in store.aggregate(LEDGER, "model")] == [("m", expected)]
+
+
+def test_implausible_usage_is_recorded_unpriced_and_blocks_nothing(store: Store) -> None:
+    """A usage of 10^13 completion tokens is recorded unpriced with the reason, charges no money or tokens, and
+    the events around it are written; so is an amount no single call can cost (above 2^63 - 1)."""
+    huge = Usage(input=100, output=10**13)
+    absurd = make_event("huge", usage=huge, cost_units=GPT4O.cost_units(huge), metadata={"user": "eve"})
+    overflow = make_event("overflow", cost_units=2**64, usage=Usage(input=10))
+    normal = [make_event(f"n{i}", cost_units=7) for i in range(3)]
+    values = store.record(LEDGER, normal[0], ("total",))
+    assert store.record(LEDGER, absurd, ("total",)) == values  # nothing charged
+    store.record(LEDGER, normal[1], ("total",))
+    store.record(LEDGER, overflow, ("total",))
+    store.record(LEDGER, normal[2], ("total",))
+    assert store.flush(10)
+    events = {e.call_id: e for e in store.events(LEDGER)}
+    assert list(events) == ["n0", "huge", "n1", "overflow", "n2"]
+    assert events["huge"].cost_units is None and events["huge"].price is None
+    assert "implausible usage" in (events["huge"].reason or "") and "output=10000000000000" in events["huge"].reason
+    assert events["huge"].usage == Usage()
+    assert events["huge"].metadata == {"user": "eve"}
+    assert events["overflow"].cost_units is None and "implausible amount" in (events["overflow"].reason or "")
+    assert events["overflow"].usage == Usage(input=10)
+    totals = store.totals(LEDGER)
+    assert (totals.requests, totals.cost_units, totals.unpriced) == (5, 21, 2)
+    assert store.counters(LEDGER, ["total"])["total"] == (21, 3 * 1250 + 10, 0)
+    assert not store.update_cost(LEDGER, "overflow", 2**64, GPT4O, ("total",))
+    assert store.totals(LEDGER).cost_units == 21
+
+
+def test_plausible_event_leaves_ordinary_events_alone() -> None:
+    """The helper returns an ordinary event itself (the tracker may call it on every event)."""
+    event = make_event("e1", usage=Usage(input=MAX_TOKENS, output=MAX_TOKENS))
+    assert plausible_event(event) is event
+    assert implausible(event) is None
+    assert implausible(make_event("e2", usage=Usage(reasoning=MAX_TOKENS + 1))) is not None
+    assert implausible(make_event("e3", cost_units=-1)) is not None
+
+
+# -- reservations: listing, stale ones, one hold per counter, an injected clock ---------------------------------
+
+
+def test_reservations_lists_the_open_ones(clocked_store: Store, clock: FakeClock) -> None:
+    """reservations() gives id, keys, amount (past 2^63 too), tokens, creation and expiry by the store's clock."""
+    store = clocked_store
+    assert store.reservations(LEDGER) == []
+    big = 2**64 + 5
+    assert store.reserve(LEDGER, "r1", [Check("total"), Check("user=a")], 300, 40, ttl=60) is None
+    clock.advance(5)
+    assert store.reserve(LEDGER, "r2", [Check("total", limit_units=2**70)], big, 0, ttl=10) is None
+    start = clock.now - 5
+    assert store.reservations(LEDGER) == [
+        Reservation("r1", ("total", "user=a"), 300, 40, start, start + 60),
+        Reservation("r2", ("total",), big, 0, start + 5, start + 15),
+    ]
+    assert store.counters(LEDGER, ["total"])["total"] == (0, 0, big + 300)
+    store.record(LEDGER, make_event("e1", cost_units=1), ("total",), reservation="r1")
+    assert [r.id for r in store.reservations(LEDGER)] == ["r2"]
+    assert store.reservations("other") == []
+
+
+def test_reservations_expire_by_the_store_clock(clocked_store: Store, clock: FakeClock) -> None:
+    """A reservation stops holding budget once the injected clock passes its ttl (no sleeping)."""
+    store = clocked_store
+    limit = [Check("total", limit_units=100)]
+    assert store.reserve(LEDGER, "r1", limit, 100, 0, ttl=30) is None
+    clock.advance(29)
+    assert store.reserve(LEDGER, "r2", limit, 1, 0, ttl=30) == limit[0]
+    assert [r.id for r in store.reservations(LEDGER)] == ["r1"]
+    clock.advance(2)
+    assert store.reservations(LEDGER) == []
+    assert store.counters(LEDGER, ["total"])["total"] == (0, 0, 0)
+    assert store.reserve(LEDGER, "r2", limit, 100, 0, ttl=30) is None
+
+
+def test_release_stale_drops_old_reservations(clocked_store: Store, clock: FakeClock) -> None:
+    """release_stale(older_than) drops the reservations created longer ago and gives their hold back."""
+    store = clocked_store
+    assert store.reserve(LEDGER, "old", [Check("total")], 70, 7, ttl=3600) is None
+    clock.advance(100)
+    assert store.reserve(LEDGER, "new", [Check("total")], 5, 1, ttl=3600) is None
+    assert store.release_stale(LEDGER, older_than=50) == 1
+    assert [r.id for r in store.reservations(LEDGER)] == ["new"]
+    assert store.counters(LEDGER, ["total"])["total"] == (0, 0, 5)
+    assert store.release_stale(LEDGER, older_than=50) == 0
+    assert store.release_stale("other", older_than=0) == 0
+
+
+def test_checks_of_one_counter_hold_the_amount_once(store: Store) -> None:
+    """Two budgets sharing a counter key hold a reservation on it once, and the tighter limit decides."""
+    loose, tight = Check("total", limit_units=1000), Check("total", limit_units=500)
+    assert store.reserve(LEDGER, "r1", [loose, tight, Check("user=a")], 400, 10, ttl=60) is None
+    assert store.counters(LEDGER, ["total", "user=a"]) == {"total": (0, 0, 400), "user=a": (0, 0, 400)}
+    assert store.reserve(LEDGER, "r2", [loose, tight], 100, 0, ttl=60) is None  # 500: fits both
+    assert store.reserve(LEDGER, "r3", [loose, tight], 1, 0, ttl=60) == tight
+    assert store.counters(LEDGER, ["total"])["total"] == (0, 0, 500)
+    store.release(LEDGER, "r1")
+    assert store.counters(LEDGER, ["total", "user=a"]) == {"total": (0, 0, 100), "user=a": (0, 0, 0)}
+    tokens = [Check("total", limit_tokens=100), Check("total", limit_tokens=50)]
+    assert store.reserve(LEDGER, "r4", tokens, 0, 50, ttl=60) is None
+    assert store.reserve(LEDGER, "r5", tokens, 0, 1, ttl=60) == tokens[1]

@@ -695,7 +695,7 @@ class RedisStore(Store):
         return value
 
     def flush(self, timeout: float | None = None) -> bool:
-        return self._batcher.drain(timeout)
+        return self._batcher.flush(timeout)
 
     def close(self) -> None:
         """Write what is queued and close the connections.

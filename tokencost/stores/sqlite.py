@@ -633,9 +633,15 @@ class WriteBehind:
             self.drain_locked()
         finally:
             self.txn_lock.release()
+        return True
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """``drain()``, for a store's ``flush()``: also ``False`` when an event was dropped since the last flush
+        (it could not be written at all), so an acknowledged flush means every event recorded before it is in."""
+        done = self.drain(timeout)
         with self._lock:
             lost, self._lost_unreported = self._lost_unreported, 0
-        return not lost
+        return done and not lost
 
     def drain_locked(self) -> None:
         """Write a failed batch (unchanged), then the queue as it is now. Call with txn_lock held."""
@@ -1208,6 +1214,12 @@ class _Database:
         except (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError, sqlite3.ProgrammingError):
             raise  # the data's fault, not the file's: a batch is then written in parts around the bad event
         except sqlite3.Error as exc:
+            if "readonly" in str(exc):
+                # SQLite opened the file read-only (no write permission then): open it again on the next use, so
+                # writes go through once it is writable.
+                self.conn = None
+                self._retry_at = 0.0
+                conn.close()
             raise StoreError(f"sqlite store {self.path}: {self.describe(exc)}") from exc
         # Only ids of committed rows may be remembered: a rolled back id could be reused for another price.
         self._price_ids.update(self._new_price_ids)
@@ -1837,7 +1849,7 @@ class SQLiteStore(Store):
         return rows[0][0] if rows else None
 
     def flush(self, timeout: float | None = None) -> bool:
-        return self._batcher.drain(timeout)
+        return self._batcher.flush(timeout)
 
     def close(self) -> None:
         """Write what is queued and close the file.
