@@ -446,3 +446,18 @@ def test_reservations_command_lists_and_releases_stale_reservations(tmp_path: An
     assert json.loads(kept.output)["released"] == 0  # younger than the default 900 s
     gone = CliRunner().invoke(main, ["reservations", "--store", url, "--release", "--older-than", "0"])
     assert gone.exit_code == 0 and "released 1 reservations" in gone.output and "No open reservations." in gone.output
+
+
+def test_a_strict_budget_keeps_the_worst_case_of_a_call_without_usage(fake: FakeProvider) -> None:
+    """A call of unknown cost under a strict budget: its worst case stays held, so the limit still holds."""
+    fake.set_raw_usage("gpt-4o", None)
+    tracker = CostTracker(budgets=[Budget(limit_usd="0.005", strict=True)], print_summary=False)
+    litellm.callbacks = [tracker]
+    litellm.completion(**_kw(fake, max_tokens=300))  # worst case: 8 prompt tokens + 300 output = $0.00302
+    (event,) = tracker.events()
+    assert event.cost is None and event.reason is not None and "worst case" in event.reason
+    (line,) = tracker.budget_lines()
+    assert (line.spent_usd, line.reserved_usd) == (Decimal(0), Decimal("0.00302"))
+    with pytest.raises(BudgetExceededError, match="reserved"):
+        litellm.completion(**_kw(fake, max_tokens=300))
+    assert fake.request_count() == 1

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from tokencost.budgets import current_scope
 from tokencost.errors import BudgetExceededError
 from tokencost.extractors import NO_USAGE, extract_usage, usage_extractor
+from tokencost.metadata import call_metadata
 from tokencost.usage import Usage, UsageError
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def track_response(
         raise TypeError("model must be a non-empty str")
     if metadata is not None and not isinstance(metadata, Mapping):
         raise TypeError("metadata must be a mapping or None")
-    meta = {**current_scope(), **(metadata or {})}
+    meta = call_metadata(current_scope(), metadata)
     provider = provider.strip().lower()
     try:
         usage = extract_usage(provider, response)
