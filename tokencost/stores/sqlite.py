@@ -1,15 +1,17 @@
 """``SQLiteStore``: the ledger in one SQLite file, shared by every process on the host and kept across restarts.
 
 ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` (missing folders are created). The file is
-in WAL mode with ``synchronous=NORMAL``; money is INTEGER pico-dollars (never REAL).
+in WAL mode with ``synchronous=NORMAL``; money is INTEGER pico-dollars (never REAL): an event's amount in one
+column (at most 2^63 - 1, see ``plausible_event``), running sums in two (``cost`` and ``cost_m``: the pico-dollars
+below a micro-dollar and the whole micro-dollars), so totals hold about $9.2 * 10^12 exactly.
 
 **Batched writes.** ``record()`` queues the event and returns; the queue is written in one transaction per
 batch: by the recording thread itself when ``batch_size`` (2,000) events are queued, or by a background thread
-``max_delay`` (50 ms) after the first queued event. So a process killed with SIGKILL loses at most the events
-it recorded in its last ~50 ms, never more than 2,000 from one thread (``max_queue``, 20,000, bounds many
-threads and a store that keeps failing). ``flush()`` writes the queue now; ``close()`` and interpreter exit
-flush too. A committed batch survives a process crash; after a power loss, WAL with ``synchronous=NORMAL`` may
-roll back the last transactions.
+``max_delay`` (50 ms) after the first queued event; a ``record()`` that finds a full batch waiting behind the
+one being written writes it first. So a process killed with SIGKILL loses at most two batches (4,000 events),
+however many threads record, while writes succeed; while they fail, up to ``max_queue`` (20,000). ``flush()``
+writes the queue now; ``close()`` and interpreter exit flush too. A committed batch survives a process crash;
+after a power loss, WAL with ``synchronous=NORMAL`` may roll back the last transactions.
 
 **Reads see queued events.** ``counters()`` and ``totals()`` add this process's queued events to what the file
 says; ``events()`` and ``aggregate()`` write the queue first; ``reserve()`` writes it in its own transaction.
@@ -32,9 +34,10 @@ is first opened (about 3 s per million events, holding the write lock meanwhile)
 that had the file open already keep writing, ``aggregate()`` notices that the groups no longer add up to the
 totals and sums them again.
 
-One connection per store object, guarded by a lock (threads share it). Amounts are signed 64-bit integers: a
-ledger holds up to about $9.2 million. Prices are kept once each as decimal text (exact), so ``events()``
-returns events equal to those recorded (metadata goes through JSON: tuples come back as lists). Only unpriced
+One connection per store object, guarded by a lock (threads share it), opened lazily when the file cannot be
+opened yet (locked, read-only, not a ledger): the store is down until then. Prices are kept once each as decimal
+text (exact), so ``events()`` returns events equal to those recorded (metadata goes through JSON: tuples come
+back as lists). Only unpriced
 events are indexed by call id (``update_cost`` looks them up; an index of every call id halves write speed).
 
 The write-behind queue (``WriteBehind``) and the JSON helpers are shared with ``RedisStore``.
