@@ -525,3 +525,44 @@ def test_windows_over_interleaved_ledgers_and_unordered_times(sqlite_url: str) -
         )
     finally:
         store.close()
+
+
+def test_a_schema_3_file_gets_the_micro_dollar_columns(sqlite_url: str, tmp_path: Path) -> None:
+    """A schema-3 file (money sums in one INTEGER column) is upgraded in place: its sums read the same, and then
+    grow past 2^63 pico-dollars exactly."""
+    path = tmp_path / "ledger.db"
+    store = SQLiteStore(sqlite_url)
+    store.record("app", make_event("e1", cost_units=5 * 10**18), ("total",))
+    assert store.reserve("app", "r1", [Check("total")], 7, 0, ttl=600) is None
+    store.close()
+    conn = sqlite3.connect(path)
+    for table, column in [
+        ("totals", "cost_m"),
+        ("totals", "saved_m"),
+        ("groups", "cost_m"),
+        ("groups", "saved_m"),
+        ("counters", "units_m"),
+        ("reservations", "units_m"),
+        ("reservations", "created_at"),
+    ]:
+        micro = {"cost_m": "cost", "saved_m": "saved", "units_m": "units"}.get(column)
+        if micro is not None:  # what a schema-3 file holds: the whole amount in the one column
+            conn.execute(f"UPDATE {table} SET {micro} = {micro} + {column} * 1000000")
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    conn.execute("PRAGMA user_version = 3")
+    conn.commit()
+    conn.close()
+
+    store = SQLiteStore(sqlite_url)
+    try:
+        assert store.totals("app").cost_units == 5 * 10**18
+        assert store.counters("app", ["total"])["total"] == (5 * 10**18, 1250, 7)
+        store.record("app", make_event("e2", cost_units=5 * 10**18), ("total",))
+        assert store.totals("app").cost_units == 10**19
+        assert store.aggregate("app", "model")[0].cost_units == 10**19
+        assert store.counters("app", ["total"])["total"][0] == 10**19
+        conn = sqlite3.connect(path)
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        conn.close()
+    finally:
+        store.close()
