@@ -112,6 +112,21 @@ def plausible_event(event: Event) -> Event:
     out of range (it would charge token budgets with tokens no call can have), else kept. A pending event stays
     unpriced for good (status ``ok``). Stores call this in ``record()``; the tracker may call it when pricing.
     """
+    u = event.usage
+    cost = event.cost_units
+    try:
+        # One bitwise OR of the buckets lies in [0, MAX_TOKENS] exactly when each of them does (a negative one
+        # makes it negative): the common case in one expression, for record()'s hot path.
+        if (
+            0
+            <= (u.input | u.output | u.cache_read | u.cache_write | u.reasoning | u.audio_in | u.audio_out | u.image)
+            <= MAX_TOKENS
+            and (cost is None or 0 <= cost <= MAX_EVENT_UNITS)
+            and 0 <= event.saved_units <= MAX_EVENT_UNITS
+        ):
+            return event
+    except TypeError:  # a count that is not an int: implausible() says why
+        pass
     reason = implausible(event)
     if reason is None:
         return event
