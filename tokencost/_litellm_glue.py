@@ -31,13 +31,13 @@ log = logging.getLogger("tokencost")
 __all__ = [
     "TRACKERS",
     "call_frame_kwargs",
-    "record_now",
-    "register",
-    "unregister",
     "drain_litellm_pool",
     "install_pre_call_rule",
+    "record_now",
+    "register",
     "registered_tracker",
     "sync_litellm_budget",
+    "unregister",
     "watch_stream",
 ]
 
@@ -48,7 +48,13 @@ _ATTACHED: dict[int, CostTracker] = {}
 _state_lock = threading.RLock()  # guards _ATTACHED, _installed and installing or removing the hooks below
 _rule_lock = _state_lock  # the old name
 # litellm's lists of callbacks a CustomLogger is promoted into (function_setup copies litellm.callbacks there).
-_PROMOTED = ("input_callback", "success_callback", "failure_callback", "_async_success_callback", "_async_failure_callback")
+_PROMOTED = (
+    "input_callback",
+    "success_callback",
+    "failure_callback",
+    "_async_success_callback",
+    "_async_failure_callback",
+)
 _CALLBACK_LISTS = ("callbacks", *_PROMOTED)
 
 
@@ -354,7 +360,7 @@ def _patch_executor() -> Any:
     if executor is None or not callable(getattr(type(executor), "submit", None)):
         return None
     previous = executor.__dict__.get("submit")
-    original = previous if previous is not None else getattr(type(executor), "submit").__get__(executor)
+    original = previous if previous is not None else type(executor).submit.__get__(executor)
 
     def submit(fn: Any, /, *args: Any, **kwargs: Any) -> Any:
         expecting: list[weakref.ref[CostTracker]] = []
@@ -410,9 +416,7 @@ def _patch_worker() -> Any:
     if worker is None or not callable(getattr(type(worker), "ensure_initialized_and_enqueue", None)):
         return None
     previous = worker.__dict__.get("ensure_initialized_and_enqueue")
-    original = (
-        previous if previous is not None else getattr(type(worker), "ensure_initialized_and_enqueue").__get__(worker)
-    )
+    original = previous if previous is not None else type(worker).ensure_initialized_and_enqueue.__get__(worker)
 
     def ensure_initialized_and_enqueue(async_coroutine: Any) -> Any:
         try:
