@@ -110,6 +110,7 @@ def test_close_gives_back_every_litellm_global(priced: FakeProvider) -> None:
     for _ in litellm.completion(**_openai(priced, stream=True, stream_options={"include_usage": True})):
         pass
     litellm.completion(**_openai(priced))  # crosses: tokencost mirrors it into litellm.max_budget
+    assert tracker.budget_exceeded  # a sync view: the crossing call's pool event is in
     with pytest.raises(BudgetExceededError):
         asyncio.run(litellm.acompletion(**_openai(priced)))
     assert litellm.max_budget == 0.03
