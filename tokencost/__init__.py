@@ -8,6 +8,8 @@ Example::
     tracker = CostTracker(budget=5)
     litellm.callbacks = [tracker]
 
+Type aliases for annotating code that uses the API (``Money``, ``Window``, ``Per``...) are in ``tokencost.typing``.
+
 Names are imported on first use, so ``import tokencost`` (and the ``tokencost`` command's start) does not pay
 for litellm until a name that needs it is touched.
 """
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from tokencost.extractors import register_usage_extractor
     from tokencost.pricing import Price
     from tokencost.pricing.override import register_price
+    from tokencost.reports import Summary
     from tokencost.tracker import CostTracker
     from tokencost.usage import Usage
 
@@ -46,6 +49,7 @@ __all__ = [
     "ScopedBudget",
     "StoreError",
     "StoreUnavailableError",
+    "Summary",
     "TokencostError",
     "Usage",
     "budget",
@@ -67,6 +71,7 @@ _HOMES = {
     "ScopedBudget": "tokencost.budgets",
     "StoreError": "tokencost.errors",
     "StoreUnavailableError": "tokencost.errors",
+    "Summary": "tokencost.reports",
     "TokencostError": "tokencost.errors",
     "Usage": "tokencost.usage",
     "budget": "tokencost.budgets",

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tokencost.money import from_units, parse_amount, to_units
+from tokencost.typing import Money, Per, Unpriced, Window
 
 if TYPE_CHECKING:
     from tokencost.stores.base import Store
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Budget", "BudgetLine", "ScopedBudget", "budget", "budget_lines", "current_scope", "scope"]
 
-WINDOWS = ("total", "day", "month")
+WINDOWS: tuple[Window, ...] = ("total", "day", "month")
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -47,15 +48,32 @@ class Budget:
         tz: the IANA time zone of the window boundaries.
         strict: reserve the worst-case cost before each call, so the limit is never exceeded.
         unpriced: ``"refuse"`` or ``"allow"`` calls whose cost cannot be known; default refuse when strict.
+
+    After construction ``limit_usd`` is always a ``Decimal`` (or None) and ``unpriced`` is never None.
     """
 
     limit_usd: Decimal | None = None
     max_tokens: int | None = None
-    window: str = "total"
-    per: str | None = None
+    window: Window = "total"
+    per: Per | None = None
     tz: str = "UTC"
     strict: bool = False
-    unpriced: str | None = None
+    unpriced: Unpriced | None = None
+
+    if TYPE_CHECKING:
+        # What type checkers see of the generated __init__: it takes any amount (``Money``), which __post_init__
+        # turns into a Decimal, so ``Budget(limit_usd=2)`` type-checks and ``budget.limit_usd`` still reads as
+        # ``Decimal | None``. The same parameters, order and defaults as the fields (tests/test_typing.py checks).
+        def __init__(
+            self,
+            limit_usd: Money | None = None,
+            max_tokens: int | None = None,
+            window: Window = "total",
+            per: Per | None = None,
+            tz: str = "UTC",
+            strict: bool = False,
+            unpriced: Unpriced | None = None,
+        ) -> None: ...
 
     def __post_init__(self) -> None:
         limit = parse_amount(self.limit_usd, "limit_usd")
@@ -172,7 +190,7 @@ class BudgetLine:
     """The state of one budget scope, for summaries and reports."""
 
     label: str
-    window: str
+    window: Window
     limit_usd: Decimal | None
     spent_usd: Decimal
     remaining_usd: Decimal | None
@@ -385,7 +403,7 @@ class ScopedBudget:
 
 
 def budget(
-    max_cost_usd: object = None, max_tokens: int | None = None, *, tracker: CostTracker | None = None
+    max_cost_usd: Money | None = None, max_tokens: int | None = None, *, tracker: CostTracker | None = None
 ) -> ScopedBudget:
     """Limit what the calls made inside a block (or a decorated function) may spend.
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tokencost.pricing._price import Price
+from tokencost.typing import Money
 
 __all__ = ["OverrideSource", "load_prices", "register_price"]
 
@@ -32,11 +33,11 @@ _watchers: weakref.WeakSet[Any] = weakref.WeakSet()  # price caches told to forg
 def register_price(
     model: str,
     *,
-    input_per_mtok: object,
-    output_per_mtok: object,
-    cache_read_per_mtok: object = None,
-    cache_write_per_mtok: object = None,
-    reasoning_per_mtok: object = None,
+    input_per_mtok: Money,
+    output_per_mtok: Money,
+    cache_read_per_mtok: Money | None = None,
+    cache_write_per_mtok: Money | None = None,
+    reasoning_per_mtok: Money | None = None,
 ) -> Price:
     """Set the price of ``model`` for every tracker in this process (it wins over litellm's map).
 
