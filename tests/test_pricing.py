@@ -1,4 +1,4 @@
-"""Exact pricing: usage buckets, the worked cases of DESIGN.md, overrides, and unknown models."""
+"""Exact pricing: usage buckets, the worked cases of README.md ("How pricing works"), overrides, unknown models."""
 
 from __future__ import annotations
 

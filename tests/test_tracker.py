@@ -42,7 +42,7 @@ def _anthropic(fake: FakeProvider, **extra: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def priced(fake: FakeProvider) -> FakeProvider:
-    """The fake reporting the usage of DESIGN.md's worked cases."""
+    """The fake reporting the usage of the worked cases in README.md ("How pricing works")."""
     fake.set_openai_usage("gpt-4o", prompt_tokens=10_000, completion_tokens=500, cached_tokens=8_000)
     fake.set_anthropic_usage(
         "claude-sonnet-4-5",

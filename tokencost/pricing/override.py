@@ -8,10 +8,12 @@ import threading
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokencost.pricing._price import Price
-from tokencost.typing import Money
+
+if TYPE_CHECKING:
+    from tokencost.typing import Money  # tokencost.typing loads tokencost.pricing (PriceSource)
 
 __all__ = ["OverrideSource", "load_prices", "register_price"]
 
