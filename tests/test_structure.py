@@ -12,12 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 PACKAGE = "tokencost"
 ROOT = Path(__file__).resolve().parent.parent / PACKAGE
-
-pytestmark = pytest.mark.xfail(strict=False, reason="issue 15: tracker split in progress")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import litellm
 
-from tokencost.errors import TokencostError
+from tokencost.error_base import TokencostError
 
 __all__ = ["BudgetExceededError", "StoreUnavailableError"]
 

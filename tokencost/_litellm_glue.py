@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import litellm
 
-from tokencost.budgets import current_scope
+from tokencost.context import current_scope
 from tokencost.errors import BudgetExceededError
 
 if TYPE_CHECKING:
+    from tokencost.litellm_calls import LitellmCalls
     from tokencost.tracker import CostTracker
 
 log = logging.getLogger("tokencost")
@@ -91,16 +92,34 @@ def unregister(tracker: CostTracker) -> None:
 
 
 def _tracker_gone() -> None:
-    """A tracker was collected (it was in no litellm list): restore litellm once no tracker is left."""
+    """A tracker was collected (it was in no litellm list): restore litellm once no tracker is left.
+
+    A finalizer runs at any allocation of any thread, perhaps one holding a store's lock or ours: it reads no
+    store (a collected tracker never mirrored a budget: only listed or attached trackers do, and those are held)
+    and never waits for a lock; when the lock is taken, a short-lived thread does the restoring instead.
+    """
     try:
-        sync_litellm_budget()
-        _uninstall_if_idle()
-    except Exception:  # a finalizer must never raise (it may run in any thread, at any allocation)
+        if not _restore_if_idle(blocking=False):
+            threading.Thread(target=_restore_if_idle, name="tokencost-restore", daemon=True).start()
+    except Exception:  # a finalizer must never raise
         pass
 
 
+def _restore_if_idle(blocking: bool = True) -> bool:
+    """Give litellm back what tokencost changed once no live tracker is left; False if the lock was busy."""
+    if not _state_lock.acquire(blocking=blocking):
+        return False
+    try:
+        if not _live():
+            _restore_budget()
+            _uninstall_if_idle()
+    finally:
+        _state_lock.release()
+    return True
+
+
 def _live() -> list[CostTracker]:
-    return [t for t in list(TRACKERS) if not t._closed]
+    return [t for t in list(TRACKERS) if not t.closed]
 
 
 def _remove_everywhere(tracker: CostTracker) -> None:
@@ -143,7 +162,7 @@ def _reattach(tracker: CostTracker) -> None:
             found = getattr(litellm, name, None)
             if isinstance(found, list) and not any(cb is tracker for cb in found):
                 found.append(tracker)
-    tracker._warn(
+    tracker.ledger.warn(
         "reattached",
         "tokencost: litellm.callbacks was replaced without this CostTracker (a framework such as CrewAI does "
         "that); tokencost registered it again. Call tracker.close() to stop tracking.",
@@ -168,12 +187,12 @@ def _active_trackers() -> list[CostTracker]:
     out: list[CostTracker] = []
     for name in ("callbacks", "success_callback", "_async_success_callback"):
         for cb in getattr(litellm, name, []) or []:
-            if cb in TRACKERS and not cb._closed and cb not in out:
+            if cb in TRACKERS and not cb.closed and cb not in out:
                 out.append(cb)
     with _state_lock:
         for t in out:
             _ATTACHED.setdefault(id(t), t)
-        out.extend(t for t in list(_ATTACHED.values()) if not t._closed and t not in out)
+        out.extend(t for t in list(_ATTACHED.values()) if not t.closed and t not in out)
     return out
 
 
@@ -202,7 +221,7 @@ def _pre_call_rule(_text: str) -> bool:
     _reattach_missing(trackers)
     if not trackers:
         for tracker in _live():
-            tracker._warn(
+            tracker.ledger.warn(
                 "detached",
                 "tokencost: litellm calls are made while no CostTracker is registered in litellm (was "
                 "litellm.callbacks replaced, e.g. by CrewAI, before the first call?): they are neither counted nor "
@@ -212,14 +231,14 @@ def _pre_call_rule(_text: str) -> bool:
     found = call_frame_kwargs()
     for tracker in trackers:
         if found is None:
-            tracker._warn(
+            tracker.ledger.warn(
                 "frame",
                 "tokencost: cannot read litellm's call arguments here; only tracker-wide and "
                 "scope() budgets apply to sync calls",
             )
-            tracker._admit("", None, current_scope(), call_id=None)
+            tracker.enforcer.admit("", None, current_scope(), call_id=None)
         else:
-            tracker._admit_kwargs(*found)
+            tracker.enforcer.admit_kwargs(*found)
     return True
 
 
@@ -282,8 +301,13 @@ def _register_exit() -> None:
 
 
 def _at_exit() -> None:
-    for tracker in _live():
-        tracker._at_exit()
+    from tokencost.exit_summary import at_exit
+
+    trackers = _live()
+    if trackers:
+        drain_litellm_pool(2.0)
+    for tracker in trackers:
+        at_exit(tracker)
 
 
 def sync_litellm_budget() -> None:
@@ -293,8 +317,8 @@ def sync_litellm_budget() -> None:
     """
     global _saved_budget, _mirrored_limit
     for tracker in _active_trackers():
-        if tracker._limit is not None and tracker.raise_on_budget and tracker._total_spent():
-            limit = float(tracker._limit)
+        if tracker.budget is not None and tracker.raise_on_budget and tracker.enforcer.total_spent():
+            limit = float(tracker.budget)
             cost = float(tracker.total_cost)
             with _state_lock:
                 if _saved_budget is None:
@@ -304,6 +328,12 @@ def sync_litellm_budget() -> None:
                 litellm._current_cost = max(cost, math.nextafter(limit, math.inf))
                 _mirrored_limit = limit
             return
+    _restore_budget()
+
+
+def _restore_budget() -> None:
+    """Put back litellm's ``max_budget`` / ``_current_cost`` from before tokencost mirrored a spent budget."""
+    global _saved_budget, _mirrored_limit
     with _state_lock:
         if _saved_budget is not None and litellm.max_budget == _mirrored_limit:
             litellm.max_budget, litellm._current_cost = _saved_budget  # unless the user set it meanwhile
@@ -372,7 +402,7 @@ def _patch_executor() -> Any:
                 model = str(logging_obj.model_call_details.get("model") or getattr(logging_obj, "model", "") or "")
                 trackers = _active_trackers()
                 _reattach_missing(trackers)  # a logger may have reset litellm's lists during the call
-                expecting = [weakref.ref(t) for t in trackers if t._expect_event(call_id, model)]
+                expecting = [weakref.ref(t) for t in trackers if t.calls.expect_event(call_id, model)]
         except Exception as exc:
             log.debug("tokencost: could not follow a litellm success event: %r", exc)
         if not expecting:
@@ -382,7 +412,7 @@ def _patch_executor() -> Any:
             for ref in expecting:
                 t = ref()
                 if t is not None:
-                    t._resolve({"litellm_call_id": call_id})
+                    t.calls.resolve({"litellm_call_id": call_id})
 
         def run() -> Any:
             try:
@@ -456,11 +486,11 @@ def record_now(logging_obj: Any, result: Any, *, cache_hit: bool = False, stream
         kwargs["complete_streaming_response"] = result
     start = kwargs.get("start_time")
     for tracker in trackers:
-        if not tracker._started_before_me(start):
-            tracker._on_success(kwargs, result)
+        if not tracker.calls.started_before(start):
+            tracker.calls.on_success(kwargs, result)
 
 
-def watch_stream(tracker: CostTracker, call_id: str) -> None:
+def watch_stream(calls: LitellmCalls, call_id: str) -> None:
     """Follow a sync or async stream through its litellm ``Logging`` object (found in the calling frames).
 
     litellm calls ``_restore_correlation_context`` when the stream ends (exhausted, failed or closed), and the
@@ -479,26 +509,22 @@ def watch_stream(tracker: CostTracker, call_id: str) -> None:
             break
         frame = frame.f_back  # type: ignore[assignment]
     if logging_obj is None:
-        tracker._warn(
+        calls.ledger.warn(
             "stream-watch", "tokencost: cannot follow litellm streams here; broken-off streams are recorded at exit"
         )
         return
-    tracker_ref = weakref.ref(tracker)
+    tracker_ref = weakref.ref(calls)
     state = {"dropping": False}
 
     def mark_ended() -> None:
         t = tracker_ref()
         if t is not None:
-            with t._lock:
-                pending = t._pending.get(call_id)
-                # Only the consumer's own thread ends a stream; litellm's pool also restores after each chunk.
-                if pending is not None and pending.thread == threading.get_ident():
-                    pending.ended = True
+            t.mark_stream_ended(call_id)  # only the consumer's own thread ends it
 
     def abandoned() -> None:
         t = tracker_ref()
         if t is not None:
-            t._stream_gone(call_id)
+            t.stream_gone(call_id)
 
     # Patch the instance, not the class, and hold the object weakly so a dropped stream is collected at once.
     # Another tracker's patch of the same object is chained, not replaced.
@@ -526,8 +552,7 @@ def watch_stream(tracker: CostTracker, call_id: str) -> None:
 
         def patched_guarded(*args: Any, **kwargs: Any) -> Any:
             t = tracker_ref()
-            pending = t._pending.get(call_id) if t is not None else None
-            if pending is not None and not pending.ended:
+            if t is not None and t.is_unended_stream(call_id):
                 abandoned()
             state["dropping"] = True
             obj = obj_ref()
@@ -541,7 +566,7 @@ def watch_stream(tracker: CostTracker, call_id: str) -> None:
             # saw the end (never, if the loop closes first). Record the assembled response now, in the caller's task.
             obj = obj_ref()
             t = tracker_ref()
-            if obj is not None and t is not None and not t._closed:
+            if obj is not None and t is not None and not t.closed:
                 try:
                     if type(result).__name__ == "ModelResponse" and getattr(result, "usage", None) is not None:
                         kwargs_now: dict[str, Any] = dict(obj.model_call_details)
@@ -549,9 +574,9 @@ def watch_stream(tracker: CostTracker, call_id: str) -> None:
                         kwargs_now["complete_streaming_response"] = result
                         if kwargs.get("cache_hit"):
                             kwargs_now["cache_hit"] = True
-                        t._on_success(kwargs_now, result)
+                        t.on_success(kwargs_now, result)
                 except Exception as exc:
-                    t._bug("stream end", exc)
+                    t.ledger.bug("stream end", exc)
             return dispatch(obj, result, *args, **kwargs)
 
         logging_obj.dispatch_success_handlers = patched_dispatch

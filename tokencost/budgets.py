@@ -3,37 +3,41 @@
 * ``Budget``: a limit on one scope (all calls, or per model, user, tag or metadata key) over a window
   (``"total"``, ``"day"``, ``"month"``, calendar boundaries in ``tz``). Kept in the store as counters, so every
   process sharing the store enforces it.
-* ``budget(...)``: a limit on the calls made inside a ``with`` block or a decorated function (this process).
-* ``scope(**metadata)``: metadata every call made inside carries, for attribution and per-scope budgets.
+* ``budget(...)`` (``tokencost.scoped``) and ``scope(**metadata)`` (``tokencost.context``), re-exported here.
 """
 
 from __future__ import annotations
 
-import contextvars
+import dataclasses
 import datetime as dt
-import functools
-import inspect
 import json
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from tokencost.context import current_scope, scope
 from tokencost.money import from_units, parse_amount, to_units
+from tokencost.scoped import ScopedBudget, budget
 from tokencost.typing import Money, Per, Unpriced, Window
 
 if TYPE_CHECKING:
     from tokencost.stores.base import Store
-    from tokencost.tracker import CostTracker
 
-__all__ = ["Budget", "BudgetLine", "ScopedBudget", "budget", "budget_lines", "current_scope", "scope"]
+__all__ = [
+    "Budget",
+    "BudgetLine",
+    "ScopedBudget",
+    "budget",
+    "budget_lines",
+    "counter_checks",
+    "current_scope",
+    "scope",
+    "tighter",
+]
 
 WINDOWS: tuple[Window, ...] = ("total", "day", "month")
-_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -261,173 +265,34 @@ def budget_lines(
     return lines
 
 
-# -- scope(**metadata) -------------------------------------------------------------------------------------
-_NO_SCOPE: Mapping[str, Any] = MappingProxyType({})
-_SCOPE: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("tokencost_scope", default=_NO_SCOPE)
+def tighter(a: Budget, b: Budget) -> Budget:
+    """Return one budget holding the tighter limits of two that share a counter (same scope and window)."""
+
+    def low(x: Any, y: Any) -> Any:
+        return y if x is None else x if y is None else min(x, y)
+
+    return dataclasses.replace(
+        a,
+        limit_usd=low(a.limit_usd, b.limit_usd),
+        max_tokens=low(a.max_tokens, b.max_tokens),
+        strict=a.strict or b.strict,
+        unpriced="refuse" if "refuse" in (a.unpriced, b.unpriced) else "allow",
+    )
 
 
-def current_scope() -> dict[str, Any]:
-    """Return the metadata of the ``scope()`` blocks the caller is inside (inner keys win; tags add up)."""
-    scope = _SCOPE.get()
-    return dict(scope) if scope else {}  # dict() of the empty default (a MappingProxyType) is slow
+def counter_checks(
+    budgets: Sequence[Budget], model: str, metadata: Mapping[str, Any], now: float
+) -> dict[str, tuple[Budget, str]]:
+    """Return the counters a call in this scope is checked against and charged to, each once.
 
-
-@contextmanager
-def scope(**metadata: Any) -> Iterator[dict[str, Any]]:
-    """Attach metadata to every call made inside the block (also in threads and tasks started inside).
-
-    ``user=`` and ``tags=`` are the usual keys; per-user and per-tag budgets read them before the call is sent,
-    so this is how a plain synchronous ``litellm.completion`` is refused per user.
-
-    Example::
-
-        with tokencost.scope(user="alice", tags=["batch"]):
-            litellm.completion(...)
+    Budgets with the same ``per``, window and time zone share one counter (the spend is the same quantity): it
+    is charged once per call, and checked against the budget that refuses first (``tighter``), so a looser
+    budget beside it changes nothing. Values are ``(budget, scope value)``.
     """
-    outer = _SCOPE.get()
-    merged = {**outer, **metadata}
-    if "tags" in metadata:
-        tags = metadata["tags"]
-        if isinstance(tags, str) or not isinstance(tags, (list, tuple)):
-            raise TypeError("tags must be a list of str")
-        merged["tags"] = list(dict.fromkeys([*outer.get("tags", ()), *tags]))
-    token = _SCOPE.set(merged)
-    try:
-        yield dict(merged)
-    finally:
-        _SCOPE.reset(token)
-
-
-# -- budget(...) ------------------------------------------------------------------------------------------
-_ACTIVE: contextvars.ContextVar[tuple[ScopedBudget, ...]] = contextvars.ContextVar("tokencost_budgets", default=())
-
-
-def active_budgets() -> tuple[ScopedBudget, ...]:
-    """Return the ``budget()`` blocks the caller is inside, outermost first."""
-    return _ACTIVE.get()
-
-
-@dataclass(eq=False)
-class ScopedBudget:
-    """A limit on the calls made inside a ``with`` block or decorated function. See ``budget()``."""
-
-    max_cost_usd: Decimal | None
-    max_tokens: int | None
-    tracker: CostTracker | None = None
-    _spent_units: int = 0
-    _tokens: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _tokens_stack: list[contextvars.Token[tuple[ScopedBudget, ...]]] = field(default_factory=list, repr=False)
-
-    @property
-    def spent(self) -> Decimal:
-        """What the calls inside have cost so far, in USD."""
-        if self.tracker is not None:
-            self.tracker._await_returned()
-        return from_units(self._spent_units)
-
-    @property
-    def spent_units(self) -> int:
-        """What the calls inside have cost so far, in pico-dollars (no waiting for calls still landing)."""
-        return self._spent_units
-
-    @property
-    def tokens(self) -> int:
-        """Tokens the calls inside have used."""
-        return self._tokens
-
-    @property
-    def remaining(self) -> Decimal | None:
-        """What is left of ``max_cost_usd`` (never negative), or None without a money limit."""
-        if self.max_cost_usd is None:
-            return None
-        return max(Decimal(0), self.max_cost_usd - self.spent)
-
-    @property
-    def exceeded(self) -> bool:
-        """Whether the block's money or token limit is spent."""
-        over_money = self.max_cost_usd is not None and self._spent_units >= to_units(self.max_cost_usd)
-        over_tokens = self.max_tokens is not None and self._tokens >= self.max_tokens
-        return over_money or over_tokens
-
-    def charge(self, cost_units: int | None, tokens: int) -> None:
-        """Add a recorded call's cost and tokens (called by the tracker)."""
-        with self._lock:
-            self._spent_units += cost_units or 0
-            self._tokens += tokens
-
-    def check(self) -> None:
-        """Raise ``BudgetExceededError`` when the block's limit is spent."""
-        if self.exceeded:
-            from tokencost.errors import BudgetExceededError  # imports litellm: only when refusing
-
-            raise BudgetExceededError(
-                self.max_cost_usd,
-                from_units(self._spent_units),
-                "budget()",
-                max_tokens=self.max_tokens,
-                tokens=self._tokens,
-            )
-
-    def __enter__(self) -> ScopedBudget:
-        if self.tracker is None:
-            from tokencost._litellm_glue import registered_tracker
-
-            self.tracker = registered_tracker()
-        self._tokens_stack.append(_ACTIVE.set((*_ACTIVE.get(), self)))
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        _ACTIVE.reset(self._tokens_stack.pop())
-
-    def __call__(self, func: _F) -> _F:
-        """Decorate a function (sync or async): each call runs inside a fresh budget with the same limits."""
-        if inspect.iscoroutinefunction(func):
-
-            @functools.wraps(func)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                with self._fresh():
-                    return await func(*args, **kwargs)
-
-            return async_wrapper  # type: ignore[return-value]
-
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with self._fresh():
-                return func(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
-
-    def _fresh(self) -> ScopedBudget:
-        return ScopedBudget(self.max_cost_usd, self.max_tokens, self.tracker)
-
-
-def budget(
-    max_cost_usd: Money | None = None, max_tokens: int | None = None, *, tracker: CostTracker | None = None
-) -> ScopedBudget:
-    """Limit what the calls made inside a block (or a decorated function) may spend.
-
-    Counts only calls made inside (threads and tasks started inside count too, through contextvars). The call
-    that crosses the limit completes; the next call inside is refused with ``BudgetExceededError``. Nested
-    blocks all apply, so the tightest wins.
-
-    Example::
-
-        with tokencost.budget(max_cost_usd=0.50, max_tokens=20_000) as b:
-            litellm.completion(...)
-        print(b.spent, b.remaining)
-
-    Args:
-        max_cost_usd: USD limit (int, float, str or Decimal), or None.
-        max_tokens: token limit, or None.
-        tracker: the tracker to count with; None means the one ``CostTracker`` registered in litellm.
-
-    Raises:
-        ValueError: for a bad limit, or when ``tracker`` is None and not exactly one tracker is registered.
-    """
-    limit = parse_amount(max_cost_usd, "max_cost_usd")
-    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 0):
-        raise ValueError(f"max_tokens must be a non-negative int, got {max_tokens!r}")
-    if limit is None and max_tokens is None:
-        raise ValueError("budget() needs max_cost_usd or max_tokens")
-    return ScopedBudget(limit, max_tokens, tracker)
+    out: dict[str, tuple[Budget, str]] = {}
+    for b in budgets:
+        for value in b.values(model, metadata):
+            key = b.counter_key(value, now)
+            seen = out.get(key)
+            out[key] = (b, value) if seen is None else (tighter(seen[0], b), value)
+    return out

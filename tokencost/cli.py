@@ -563,7 +563,7 @@ def whatif(
 def serve(store_url: str, name: str, lock_timeout: float, host: str, port: int, token: str | None) -> None:
     """Serve the dashboard and JSON API for a ledger (needs the [server] extra)."""
     from tokencost.errors import MissingExtraError
-    from tokencost.server import is_loopback
+    from tokencost.server.loopback import is_loopback
 
     if not is_loopback(host) and not token:
         raise CliError(

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from tokencost.error_base import TokencostError
+
 if TYPE_CHECKING:
     from tokencost._budget_error import BudgetExceededError, StoreUnavailableError
 
@@ -27,10 +29,6 @@ __all__ = [
     "StoreUnavailableError",
     "TokencostError",
 ]
-
-
-class TokencostError(Exception):
-    """Base class of every error tokencost raises."""
 
 
 class StoreError(TokencostError):

@@ -32,6 +32,7 @@ from tokencost.errors import BudgetExceededError
 from tokencost.extractors import NO_USAGE, extract_usage, usage_extractor
 from tokencost.metadata import call_metadata
 from tokencost.usage import Usage, UsageError
+from tokencost.worst_case import WorstCaseRequest
 
 if TYPE_CHECKING:
     from tokencost.events import Event
@@ -156,9 +157,7 @@ _CLIENT_COPIES = frozenset({"with_options", "copy"})
 
 
 def _wrap(tracker: CostTracker, client: Any, provider: str, estimate_missing: bool, methods: Any) -> _Proxy:
-    from tokencost.tracker import CostTracker
-
-    if not isinstance(tracker, CostTracker):
+    if not callable(getattr(tracker, "record_usage", None)) or not hasattr(tracker, "enforcer"):
         raise TypeError(f"tracker must be a CostTracker, not {type(tracker).__name__}")
     if not isinstance(provider, str) or not provider.strip():
         raise TypeError("provider must be a non-empty str")
@@ -298,13 +297,19 @@ class _Call:
             None,
         )
         try:
-            self.admission = hooks.tracker._admit(
-                self.model, hooks.provider, self.metadata, call_id=None, messages=self.messages, max_tokens=max_tokens
+            self.admission = hooks.tracker.enforcer.admit(
+                self.model,
+                hooks.provider,
+                self.metadata,
+                call_id=None,
+                messages=self.messages,
+                max_tokens=max_tokens,
+                request=WorstCaseRequest.from_kwargs(kwargs),
             )
         except BudgetExceededError:
             raise  # the refusal: nothing has been sent
         except Exception as exc:
-            hooks.tracker._warn("wrapper-admit", "tokencost: budget check failed (the call goes on): %r", exc)
+            hooks.tracker.ledger.warn("wrapper-admit", "tokencost: budget check failed (the call goes on): %r", exc)
 
     def prepare(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Return the kwargs to send: an OpenAI chat stream asks for its usage chunk."""
@@ -336,7 +341,7 @@ class _Call:
         if not self.claim():
             return
         try:
-            self.hooks.tracker._release(self.admission)
+            self.hooks.tracker.enforcer.release(self.admission)
         except Exception as exc:
             log.warning("tokencost: could not release a reservation: %r", exc)
 
@@ -356,7 +361,7 @@ class _Call:
                 admission=self.admission,
             )
         except Exception as exc:
-            self.hooks.tracker._warn(
+            self.hooks.tracker.ledger.warn(
                 f"wrapper-record:{type(exc).__name__}",
                 "tokencost: could not record a call (the call goes on): %r",
                 exc,
@@ -831,7 +836,7 @@ def _watch_message_stream(stream: Any, watch: _Watch, *, is_async: bool) -> None
         raw = stream._raw_stream
         stream._raw_stream = _AsyncStream(raw, watch) if is_async else _SyncStream(raw, watch)
     except Exception as exc:
-        watch.call.hooks.tracker._warn(
+        watch.call.hooks.tracker.ledger.warn(
             "message-stream",
             "tokencost: cannot watch this anthropic SDK's MessageStream (%r); its usage is read when the block exits",
             exc,
@@ -840,7 +845,7 @@ def _watch_message_stream(stream: Any, watch: _Watch, *, is_async: bool) -> None
 
 # -- helpers ----------------------------------------------------------------------------------------------------
 def _warn_unpriced(tracker: CostTracker, model: str, reason: str) -> None:
-    tracker._warn(f"usage:{model}:{reason}", "tokencost: %s for %s; recorded unpriced", reason, model)
+    tracker.ledger.warn(f"usage:{model}:{reason}", "tokencost: %s for %s; recorded unpriced", reason, model)
 
 
 def _get(obj: Any, key: str) -> Any:

@@ -175,8 +175,8 @@ for entry in tracker.history:
 
 # -- summaries ------------------------------------------------------------------------------------------------
 window: ReportWindow = "month"
-# Any today: CostTracker.summary is annotated ``-> Any`` (issue 15: it becomes ``-> Summary``, then assert_type).
-live: Summary = tracker.summary(window=window)
+live = tracker.summary(window=window)
+assert_type(live, Summary)
 print(live.total_usd, live.requests, live.unpriced, live.saved_by_cache_usd, live.prompt_tokens)
 Console().print(tracker.summary())
 ledger = report("sqlite:///costs.db", by="user", window="day")

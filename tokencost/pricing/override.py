@@ -73,6 +73,12 @@ def register_price(
     return price
 
 
+def registered_prices() -> dict[str, Price]:
+    """Return a copy of the prices ``register_price`` holds for this process, by model."""
+    with _lock:
+        return dict(_REGISTERED)
+
+
 def registered_version() -> int:
     """Return a counter that changes whenever ``register_price`` is called (for price caches)."""
     return _version

@@ -13,11 +13,11 @@ Example::
 from __future__ import annotations
 
 import importlib
-import ipaddress
 from types import ModuleType
 from typing import TYPE_CHECKING
 
 from tokencost.errors import MissingExtraError
+from tokencost.server.loopback import is_loopback
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -26,17 +26,7 @@ if TYPE_CHECKING:
 
     from tokencost.stores.base import Store
 
-__all__ = ["create_app", "serve"]
-
-
-def is_loopback(host: str) -> bool:
-    """Return whether ``host`` only accepts connections from this machine (``serve`` needs a token otherwise)."""
-    if host.strip("[]").lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+__all__ = ["create_app", "is_loopback", "serve"]
 
 
 def _app_module() -> ModuleType:

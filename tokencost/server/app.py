@@ -43,8 +43,8 @@ from tokencost.events import Event
 from tokencost.money import from_units, to_units
 from tokencost.pricing import Price
 from tokencost.pricing.litellm_map import price_from_entry
-from tokencost.server import is_loopback
-from tokencost.stores import Check, Group, Store, Totals, store_from_url
+from tokencost.server.loopback import is_loopback
+from tokencost.stores import Check, Group, Reservation, Store, Totals, store_from_url
 from tokencost.stores.base import NONE_KEY
 from tokencost.tracker import CostTracker
 
@@ -283,6 +283,12 @@ class _WatchedStore(Store):
 
     def release(self, ledger: str, reservation: str) -> None:
         self.inner.release(ledger, reservation)
+
+    def reservations(self, ledger: str) -> list[Reservation]:
+        return self.inner.reservations(ledger)
+
+    def release_stale(self, ledger: str, older_than: float) -> int:
+        return self.inner.release_stale(ledger, older_than)
 
     def counters(self, ledger: str, keys: Sequence[str]) -> dict[str, tuple[int, int, int]]:
         return self.inner.counters(ledger, keys)
@@ -590,11 +596,9 @@ def _litellm_rows() -> list[dict[str, Any]]:
 
 
 def _override_rows() -> list[dict[str, Any]]:
-    # register_price() keeps its table private; read it under its lock (no public listing exists yet).
-    from tokencost.pricing import override
+    from tokencost.pricing.override import registered_prices
 
-    with override._lock:
-        registered = dict(override._REGISTERED)
+    registered = registered_prices()
     return [_price_row(model, None, price) for model, price in registered.items()]
 
 

@@ -262,7 +262,7 @@ class Store(ABC):
     """
 
     scheme: ClassVar[str]
-    _WRAPPED: ClassVar[tuple[str, ...]] = (
+    WRAPPED_METHODS: ClassVar[tuple[str, ...]] = (
         "record",
         "reserve",
         "release",
@@ -281,7 +281,7 @@ class Store(ABC):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        for name in cls._WRAPPED:
+        for name in cls.WRAPPED_METHODS:
             method = cls.__dict__.get(name)
             if method is not None:
                 setattr(cls, name, _wrap(name, method))

@@ -164,7 +164,7 @@ class MemoryStore(Store):
 
     scheme = "memory"
     # Nothing here talks to a backend, so no method needs wrapping into StoreError (and record() is hot).
-    _WRAPPED = ()
+    WRAPPED_METHODS = ()
 
     def __init__(
         self, url: str = "memory://", *, timeout: float | None = None, clock: Callable[[], float] = time.time

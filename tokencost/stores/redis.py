@@ -515,7 +515,7 @@ class RedisStore(Store):
     """
 
     scheme = "redis"
-    _WRAPPED = QUEUED_STORE_WRAPPED
+    WRAPPED_METHODS = QUEUED_STORE_WRAPPED
 
     def __init__(
         self,

@@ -275,7 +275,7 @@ def plain_json(value: Any, depth: int = 0) -> Any:
 
 # What a store writing through WriteBehind wraps into StoreError: not record(), the hot path, which only queues
 # (WriteBehind.add raises StoreError itself).
-QUEUED_STORE_WRAPPED = tuple(name for name in Store._WRAPPED if name != "record")
+QUEUED_STORE_WRAPPED = tuple(name for name in Store.WRAPPED_METHODS if name != "record")
 
 
 class Queued(NamedTuple):
@@ -1643,7 +1643,7 @@ class SQLiteStore(Store):
     """
 
     scheme = "sqlite"
-    _WRAPPED = QUEUED_STORE_WRAPPED
+    WRAPPED_METHODS = QUEUED_STORE_WRAPPED
 
     def __init__(
         self,

@@ -1,0 +1,29 @@
+"""At interpreter exit: record the streams still open as broken off, let price lookups land, flush the store,
+and print the tracker's summary on stderr."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tokencost.tracker import CostTracker
+
+__all__ = ["at_exit"]
+
+
+def at_exit(tracker: CostTracker) -> None:
+    """Finish one tracker at exit (litellm's logging pool already drained); never raises (an error is logged)."""
+    try:
+        for call_id in tracker.calls.unfinished_streams():
+            tracker.calls.stream_gone(call_id)
+        for source in tracker.prices.sources:
+            wait = getattr(source, "wait", None)
+            if callable(wait):
+                wait(2.0)
+        tracker.ledger.safe("flush", lambda: tracker.store.flush(5.0))
+        if tracker.print_summary and (tracker.request_count or tracker.ledger.budgets):
+            from rich.console import Console
+
+            Console(stderr=True).print(tracker.summary())
+    except Exception as exc:
+        tracker.ledger.bug("exit summary", exc)

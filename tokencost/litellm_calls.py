@@ -1,0 +1,293 @@
+"""The litellm adapter's state of one tracker: calls seen before their request, until their event is recorded.
+
+* ``log_pre_api_call`` runs in the caller's thread before the request: the call is registered as pending with
+  the caller's ``scope()`` metadata and ``budget()`` blocks (contextvars are only readable there).
+* Sync success events run on litellm's thread pool *after* ``completion()`` returns. A thread reading a view
+  cannot be inside a call at the same time, so views wait for the pending calls the reading thread started:
+  totals are current at return, without waiting on other threads' calls still in flight.
+* Both success hooks fire for some calls: events are de-duplicated by ``litellm_call_id``.
+* A stream broken off before its end gets no success event, though the provider billed it: it is recorded as
+  ``incomplete`` (``stream_gone``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tokencost.context import active_budgets, current_scope
+from tokencost.enforcement import Enforcer
+from tokencost.events import Event
+from tokencost.ledger import Ledger
+from tokencost.metadata import call_metadata
+from tokencost.providers import provider_of
+from tokencost.recording import Recorder
+from tokencost.scoped import ScopedBudget
+from tokencost.usage import Usage, UsageError, from_litellm_usage
+
+__all__ = ["LitellmCalls", "Pending"]
+
+# How long a view waits for the success events of calls the reading thread has made (they fire on litellm's
+# pool a few ms after return). Past it the view answers with what is recorded and logs once.
+RETURN_WAIT_S = 5.0
+# Call ids remembered for de-duplication: both success hooks fire within milliseconds of each other.
+_SEEN_MAX = 100_000
+
+
+@dataclass(eq=False)
+class Pending:
+    """A call seen before its request went out, waiting for its success or failure event."""
+
+    thread: int
+    stream: bool
+    model: str
+    scope: Mapping[str, Any]
+    budgets: tuple[ScopedBudget, ...]
+    messages: Any = None
+    ended: bool = False
+
+
+class LitellmCalls:
+    """Follow one tracker's litellm calls from set-up to their recorded event."""
+
+    def __init__(self, ledger: Ledger, recorder: Recorder, enforcer: Enforcer) -> None:
+        self.ledger = ledger
+        self.recorder = recorder
+        self.enforcer = enforcer
+        self.created = dt.datetime.now()  # litellm stamps calls with a naive local datetime.now()
+        self.closed = False
+        # Guards _pending and _seen; ``returned`` waits on it.
+        self.lock = threading.Lock()
+        self.returned = threading.Condition(self.lock)
+        self._pending: dict[str, Pending] = {}
+        self._seen: OrderedDict[str, None] = OrderedDict()
+
+    # -- a call is set up ---------------------------------------------------------------------------------
+    def pre_api_call(self, model: Any, messages: Any, kwargs: Any) -> str | None:
+        """Register a call as pending; return its call id when it is a stream to follow, else None."""
+        call_id = kwargs.get("litellm_call_id")
+        if not call_id:
+            return None
+        stream = bool(kwargs.get("stream"))
+        pending = Pending(
+            thread=threading.get_ident(),
+            stream=stream,
+            model=str(model),
+            scope=current_scope(),
+            budgets=active_budgets(),
+            messages=messages if stream else None,
+        )
+        with self.lock:
+            if call_id in self._seen or call_id in self._pending:
+                return None
+            self._pending[call_id] = pending
+        return call_id if stream else None
+
+    def expect_event(self, call_id: str, model: str) -> bool:
+        """A call submitted its sync success event (caller's thread) without a request tokencost saw start:
+        a cache hit, a mocked embedding. Register it as pending so views wait for it; False if already known.
+        """
+        if self.closed:
+            return False
+        pending = Pending(
+            thread=threading.get_ident(), stream=False, model=model, scope=current_scope(), budgets=active_budgets()
+        )
+        with self.lock:
+            if call_id in self._seen or call_id in self._pending:
+                return False
+            self._pending[call_id] = pending
+        return True
+
+    def started_before(self, start_time: Any) -> bool:
+        """Whether a call began before this tracker existed.
+
+        litellm hands a queued event to whoever is registered when its worker gets to it, even the calls of an
+        earlier event loop; those are not this tracker's.
+        """
+        return isinstance(start_time, dt.datetime) and start_time.tzinfo is None and start_time < self.created
+
+    # -- a call ends --------------------------------------------------------------------------------------
+    def on_success(self, kwargs: Any, response_obj: Any) -> None:
+        """Record a finished call once (whichever of litellm's hooks delivers it first)."""
+        try:
+            call_id = kwargs.get("litellm_call_id") or uuid.uuid4().hex
+            with self.lock:
+                if call_id in self._seen:
+                    return
+                self._seen[call_id] = None
+                if len(self._seen) > _SEEN_MAX:
+                    self._seen.popitem(last=False)
+                pending = self._pending.get(call_id)
+            admission = self.enforcer.take(call_id)
+            try:
+                event = self.event_from_litellm(call_id, kwargs, response_obj, pending)
+            except Exception as exc:
+                self.ledger.bug("pricing", exc)
+                event = Event(
+                    call_id,
+                    self.ledger.clock(),
+                    str(kwargs.get("model") or "unknown"),
+                    "unknown",
+                    Usage(),
+                    None,
+                    reason=f"tokencost could not read this call: {type(exc).__name__}",
+                )
+            self.recorder.commit(event, pending.budgets if pending else (), admission)
+        except Exception as exc:
+            self.ledger.bug("success event", exc)
+        finally:
+            self.resolve(kwargs)
+
+    def on_failure(self, kwargs: Any) -> None:
+        """Forget a failed call (the provider did not bill it) and release its reservation."""
+        try:
+            self.enforcer.release(self.enforcer.take(kwargs.get("litellm_call_id")))
+        except Exception as exc:
+            self.ledger.bug("failure event", exc)
+        finally:
+            self.resolve(kwargs)
+
+    def resolve(self, kwargs: Any) -> None:
+        """A call's event was handled (or will never come): views stop waiting for it."""
+        call_id = kwargs.get("litellm_call_id") if isinstance(kwargs, Mapping) else None
+        with self.lock:
+            if call_id is not None:
+                self._pending.pop(call_id, None)
+            self.returned.notify_all()
+
+    def event_from_litellm(
+        self, call_id: str, kwargs: Mapping[str, Any], response: Any, pending: Pending | None
+    ) -> Event:
+        """Build the priced event of a litellm call from its success kwargs and response."""
+        params = kwargs.get("litellm_params") or {}
+        model = str(kwargs.get("model") or _get(response, "model") or (pending.model if pending else "") or "unknown")
+        provider = str(kwargs.get("custom_llm_provider") or _get(params, "custom_llm_provider") or provider_of(model))
+        scope = pending.scope if pending else current_scope()
+        metadata = call_metadata(scope, _get(params, "metadata"), kwargs.get("user"))
+        complete = kwargs.get("complete_streaming_response")
+        usage_obj = _get(complete, "usage") if complete is not None else None
+        if usage_obj is None:
+            usage_obj = _get(response, "usage")
+        try:
+            usage: Usage | None = from_litellm_usage(usage_obj)
+            reason = None
+        except UsageError as exc:
+            usage, reason = None, str(exc)
+            self.ledger.warn(f"usage:{model}:{reason}", "tokencost: %s for %s; recorded unpriced", reason, model)
+        return self.recorder.price_event(
+            call_id,
+            model,
+            provider,
+            usage,
+            metadata,
+            response_cost=kwargs.get("response_cost"),
+            cache_hit=bool(kwargs.get("cache_hit")),
+            reason=reason,
+        )
+
+    # -- streams ------------------------------------------------------------------------------------------
+    def mark_stream_ended(self, call_id: str) -> None:
+        """The consumer's thread reached a stream's end (litellm's pool also restores after each chunk)."""
+        with self.lock:
+            pending = self._pending.get(call_id)
+            if pending is not None and pending.thread == threading.get_ident():
+                pending.ended = True
+
+    def is_unended_stream(self, call_id: str) -> bool:
+        """Whether ``call_id`` is a pending call whose consumer has not reached its end."""
+        with self.lock:
+            pending = self._pending.get(call_id)
+            return pending is not None and not pending.ended
+
+    def unfinished_streams(self) -> list[str]:
+        """The call ids of streams still open (at exit they were broken off)."""
+        with self.lock:
+            return [call_id for call_id, p in self._pending.items() if p.stream and not p.ended]
+
+    def stream_gone(self, call_id: str) -> None:
+        """A stream's logging object was collected: if it never finished, record it as incomplete."""
+        with self.lock:
+            pending = self._pending.get(call_id)
+            if pending is None or call_id in self._seen:
+                return
+            self._seen[call_id] = None
+            self._pending.pop(call_id, None)
+        admission = self.enforcer.take(call_id)
+        try:
+            prompt = 0
+            if pending.messages:
+                import litellm
+
+                try:
+                    prompt = int(litellm.token_counter(model=pending.model, messages=pending.messages))
+                except Exception:
+                    prompt = 0
+            event = self.recorder.price_event(
+                call_id, pending.model, provider_of(pending.model), Usage(input=prompt), dict(pending.scope)
+            )
+            event = Event(
+                event.call_id,
+                event.timestamp,
+                event.model,
+                event.provider,
+                event.usage,
+                event.cost_units,
+                event.price_source,
+                event.price,
+                0,
+                event.metadata,
+                "incomplete",
+                "stream broken off before its end: prompt tokens estimated, output unknown",
+            )
+            self.recorder.commit(event, pending.budgets, admission)
+        except Exception as exc:
+            self.ledger.bug("broken stream", exc)
+        finally:
+            with self.lock:
+                self.returned.notify_all()
+
+    # -- current at return --------------------------------------------------------------------------------
+    def await_returned(self) -> None:
+        """Wait for the success events of calls the current thread has made (and so has returned from)."""
+        if not self._pending:
+            return
+        try:
+            asyncio.get_running_loop()
+            return  # never block an event loop: its calls are recorded before they return anyway
+        except RuntimeError:
+            pass
+        if not self.wait_returned(time.monotonic() + RETURN_WAIT_S):
+            self.ledger.warn("late-events", "tokencost: litellm's success events are late; totals may lag")
+
+    def wait_returned(self, deadline: float) -> bool:
+        """Wait until no returned call waits for its event, or ``deadline`` (monotonic); False when it passed."""
+        with self.lock:
+            while self._has_returned_pending():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.returned.wait(left)
+        return True
+
+    def _has_returned_pending(self) -> bool:
+        """Whether a call that has returned still waits for its success event (call with ``lock`` held).
+
+        Calls made by this thread, or by threads that have ended, have returned; a live thread's pending call
+        may still be in flight. A stream has returned once the consumer's thread ended it.
+        """
+        me = threading.get_ident()
+        alive = {t.ident for t in threading.enumerate()} - {me}
+        return any(p.thread not in alive and (not p.stream or p.ended) for p in self._pending.values())
+
+
+def _get(obj: Any, key: str) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(key)
+    return getattr(obj, key, None)
