@@ -28,6 +28,7 @@ from tokencost.pricing import Price
 from tokencost.pricing.litellm_map import model_info
 from tokencost.providers import split_model
 from tokencost.stores import Check
+from tokencost.usage import read_field
 from tokencost.worst_case import WorstCase, WorstCaseRequest, count_prompt
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ class Enforcer:
             model = kwargs.get("model") or (args[0] if args else "")
             messages = kwargs.get("messages") or (args[1] if len(args) > 1 else None)
             params = kwargs.get("litellm_params")
-            raw_meta = kwargs.get("metadata") or _get(params, "metadata") or kwargs.get("litellm_metadata")
+            raw_meta = kwargs.get("metadata") or read_field(params, "metadata") or kwargs.get("litellm_metadata")
             metadata = call_metadata(current_scope(), raw_meta, kwargs.get("user"))
             model, provider = split_model(str(model), kwargs.get("custom_llm_provider"))
             max_tokens = kwargs.get("max_tokens") or kwargs.get("max_completion_tokens")
@@ -306,9 +307,3 @@ def _refusal(
         reserved=from_units(reserved),
         detail=detail,
     )
-
-
-def _get(obj: Any, key: str) -> Any:
-    if isinstance(obj, Mapping):
-        return obj.get(key)
-    return getattr(obj, key, None)

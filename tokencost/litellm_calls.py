@@ -30,7 +30,7 @@ from tokencost.metadata import call_metadata
 from tokencost.providers import provider_of
 from tokencost.recording import Recorder
 from tokencost.scoped import ScopedBudget
-from tokencost.usage import Usage, UsageError, from_litellm_usage
+from tokencost.usage import Usage, UsageError, from_litellm_usage, read_field
 
 __all__ = ["LitellmCalls", "Pending"]
 
@@ -167,14 +167,18 @@ class LitellmCalls:
     ) -> Event:
         """Build the priced event of a litellm call from its success kwargs and response."""
         params = kwargs.get("litellm_params") or {}
-        model = str(kwargs.get("model") or _get(response, "model") or (pending.model if pending else "") or "unknown")
-        provider = str(kwargs.get("custom_llm_provider") or _get(params, "custom_llm_provider") or provider_of(model))
+        model = str(
+            kwargs.get("model") or read_field(response, "model") or (pending.model if pending else "") or "unknown"
+        )
+        provider = str(
+            kwargs.get("custom_llm_provider") or read_field(params, "custom_llm_provider") or provider_of(model)
+        )
         scope = pending.scope if pending else current_scope()
-        metadata = call_metadata(scope, _get(params, "metadata"), kwargs.get("user"))
+        metadata = call_metadata(scope, read_field(params, "metadata"), kwargs.get("user"))
         complete = kwargs.get("complete_streaming_response")
-        usage_obj = _get(complete, "usage") if complete is not None else None
+        usage_obj = read_field(complete, "usage") if complete is not None else None
         if usage_obj is None:
-            usage_obj = _get(response, "usage")
+            usage_obj = read_field(response, "usage")
         try:
             usage: Usage | None = from_litellm_usage(usage_obj)
             reason = None
@@ -285,9 +289,3 @@ class LitellmCalls:
         me = threading.get_ident()
         alive = {t.ident for t in threading.enumerate()} - {me}
         return any(p.thread not in alive and (not p.stream or p.ended) for p in self._pending.values())
-
-
-def _get(obj: Any, key: str) -> Any:
-    if isinstance(obj, Mapping):
-        return obj.get(key)
-    return getattr(obj, key, None)

@@ -52,7 +52,6 @@ class Recorder:
         owner: object = None,
     ) -> None:
         self.ledger = ledger
-        self.prices = prices
         self.on_crossed = on_crossed
         self.alert_at = alert_at
         self.on_alert = on_alert
@@ -61,6 +60,11 @@ class Recorder:
         self._awaiting: dict[tuple[str, str], list[tuple[str, tuple[str, ...], tuple[ScopedBudget, ...]]]] = {}
         self._crossed: set[str] = set()
         self._alerted: set[tuple[str, float]] = set()
+        self.use_prices(prices)
+
+    def use_prices(self, prices: PriceChain) -> None:
+        """Price through ``prices`` from now on (and reprice pending calls when it finds a price)."""
+        self.prices = prices
         prices.add_listener(self.reprice)
 
     def reset(self) -> None:

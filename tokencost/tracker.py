@@ -164,12 +164,12 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         )
         sources: list[PriceSource] = [OverrideSource(overrides), LitellmMapSource()]
         sources.extend(_discovery_sources(Path(price_cache_dir), self._linkup_key))
-        self.prices = PriceChain(sources)
+        prices_chain = PriceChain(sources)
         # The parts (internal: their names may change). They share the ledger; none reaches into another.
         self.ledger = Ledger(self.store, name, self._budgets, self._clock, OnceLog())
         self.recorder = Recorder(
             self.ledger,
-            self.prices,
+            prices_chain,
             self._on_crossed,
             alert_at=tuple(sorted(float(f) for f in alert_at)),
             on_alert=on_alert,
@@ -366,6 +366,17 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
                 close()
         self.ledger.safe("flush", lambda: self.store.flush(5.0))
         self.ledger.safe("close", self.store.close)
+
+    @property
+    def prices(self) -> PriceChain:
+        """The price chain every call is priced through (first source that knows the model wins)."""
+        return self.recorder.prices
+
+    @prices.setter
+    def prices(self, chain: PriceChain) -> None:
+        if not isinstance(chain, PriceChain):
+            raise TypeError(f"prices must be a PriceChain, not {type(chain).__name__}")
+        self.recorder.use_prices(chain)
 
     # -- settings that may change after construction (held by the part that uses them) ----------------------------
     @property

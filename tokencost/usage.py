@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BUCKETS", "Usage", "UsageError", "from_litellm_usage", "from_openai_counts", "read_count"]
+__all__ = ["BUCKETS", "Usage", "UsageError", "from_litellm_usage", "from_openai_counts", "read_count", "read_field"]
 
 BUCKETS = ("input", "cache_read", "cache_write", "output", "reasoning", "audio_in", "audio_out", "image")
 
@@ -134,7 +134,8 @@ def from_openai_counts(
     )
 
 
-def _get(obj: Any, key: str) -> Any:
+def read_field(obj: Any, key: str) -> Any:
+    """Read ``key`` of a payload that is a mapping (JSON) or an object (an SDK or litellm model); None if absent."""
     if obj is None:
         return None
     if isinstance(obj, Mapping):
@@ -154,26 +155,26 @@ def from_litellm_usage(usage: Any) -> Usage:
     """
     if usage is None:
         raise UsageError("no usage in response")
-    prompt = read_count(_get(usage, "prompt_tokens"), "prompt_tokens")
-    completion = read_count(_get(usage, "completion_tokens"), "completion_tokens")
-    if _get(usage, "prompt_tokens") is None and _get(usage, "total_tokens") is None:
+    prompt = read_count(read_field(usage, "prompt_tokens"), "prompt_tokens")
+    completion = read_count(read_field(usage, "completion_tokens"), "completion_tokens")
+    if read_field(usage, "prompt_tokens") is None and read_field(usage, "total_tokens") is None:
         raise UsageError("usage has no prompt_tokens")
     if prompt == 0 and completion == 0:
         # litellm fills in zeros when the provider sent no usage (absent, null or {}): the cost is unknown,
         # not $0 (every real call has a prompt).
         raise UsageError("the response reported no token usage")
-    prompt_details = _get(usage, "prompt_tokens_details")
-    completion_details = _get(usage, "completion_tokens_details")
-    cache_read = read_count(_get(prompt_details, "cached_tokens"), "cached_tokens")
-    anthropic_read = read_count(_get(usage, "cache_read_input_tokens"), "cache_read_input_tokens")
+    prompt_details = read_field(usage, "prompt_tokens_details")
+    completion_details = read_field(usage, "completion_tokens_details")
+    cache_read = read_count(read_field(prompt_details, "cached_tokens"), "cached_tokens")
+    anthropic_read = read_count(read_field(usage, "cache_read_input_tokens"), "cache_read_input_tokens")
     cache_read = max(cache_read, anthropic_read)
-    cache_write = read_count(_get(usage, "cache_creation_input_tokens"), "cache_creation_input_tokens")
+    cache_write = read_count(read_field(usage, "cache_creation_input_tokens"), "cache_creation_input_tokens")
     if not cache_write:
-        cache_write = read_count(_get(prompt_details, "cache_creation_tokens"), "cache_creation_tokens")
-    audio_in = read_count(_get(prompt_details, "audio_tokens"), "prompt audio_tokens")
-    image = read_count(_get(prompt_details, "image_tokens"), "image_tokens")
-    reasoning = read_count(_get(completion_details, "reasoning_tokens"), "reasoning_tokens")
-    audio_out = read_count(_get(completion_details, "audio_tokens"), "completion audio_tokens")
+        cache_write = read_count(read_field(prompt_details, "cache_creation_tokens"), "cache_creation_tokens")
+    audio_in = read_count(read_field(prompt_details, "audio_tokens"), "prompt audio_tokens")
+    image = read_count(read_field(prompt_details, "image_tokens"), "image_tokens")
+    reasoning = read_count(read_field(completion_details, "reasoning_tokens"), "reasoning_tokens")
+    audio_out = read_count(read_field(completion_details, "audio_tokens"), "completion audio_tokens")
     return from_openai_counts(
         prompt,
         completion,

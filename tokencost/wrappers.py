@@ -31,7 +31,7 @@ from tokencost.budgets import current_scope
 from tokencost.errors import BudgetExceededError
 from tokencost.extractors import NO_USAGE, extract_usage, usage_extractor
 from tokencost.metadata import call_metadata
-from tokencost.usage import Usage, UsageError
+from tokencost.usage import Usage, UsageError, read_field
 from tokencost.worst_case import WorstCaseRequest
 
 if TYPE_CHECKING:
@@ -479,19 +479,19 @@ class _Watch:
     def _observe_chat(self, chunk: Any) -> bool:
         if not self.model:
             self.model = _response_model(chunk)
-        usage = _get(chunk, "usage")
+        usage = read_field(chunk, "usage")
         if usage is None:
-            usage = _get(_get(chunk, "x_groq"), "usage")
-        choices = _get(chunk, "choices")
+            usage = read_field(read_field(chunk, "x_groq"), "usage")
+        choices = read_field(chunk, "choices")
         if usage is not None:
             self.usage = usage
         if isinstance(choices, list):
             finished = True
             for choice in choices:
-                content = _get(_get(choice, "delta"), "content")
+                content = read_field(read_field(choice, "delta"), "content")
                 if isinstance(content, str):
                     self.text.append(content)
-                finished = finished and _get(choice, "finish_reason") is not None
+                finished = finished and read_field(choice, "finish_reason") is not None
             if choices and finished:
                 self.finished_choices = True
             if not choices and usage is not None and self.call.hide_usage_chunk:
@@ -499,31 +499,31 @@ class _Watch:
         return True
 
     def _observe_responses(self, event: Any) -> None:
-        kind = _get(event, "type")
+        kind = read_field(event, "type")
         if kind == "response.output_text.delta":
-            delta = _get(event, "delta")
+            delta = read_field(event, "delta")
             if isinstance(delta, str):
                 self.text.append(delta)
         elif kind in ("response.completed", "response.incomplete", "response.failed"):
-            response = _get(event, "response")
+            response = read_field(event, "response")
             self.model = self.model or _response_model(response)
-            self.usage = _get(response, "usage")
+            self.usage = read_field(response, "usage")
             self.ended = True
 
     def _observe_messages(self, event: Any) -> None:
-        kind = _get(event, "type")
+        kind = read_field(event, "type")
         if kind == "message_start":
-            message = _get(event, "message")
+            message = read_field(event, "message")
             self.model = self.model or _response_model(message)
-            self.start_usage = _get(message, "usage")
+            self.start_usage = read_field(message, "usage")
         elif kind == "message_delta":
-            usage = _get(event, "usage")
+            usage = read_field(event, "usage")
             if usage is not None:
                 self.delta_usage.append(usage)
         elif kind == "content_block_delta":
-            delta = _get(event, "delta")
+            delta = read_field(event, "delta")
             for key in ("text", "thinking", "partial_json"):
-                piece = _get(delta, key)
+                piece = read_field(delta, key)
                 if isinstance(piece, str):
                     self.text.append(piece)
         elif kind == "message_stop":
@@ -569,7 +569,7 @@ class _Watch:
         merged: dict[str, Any] = {}
         for part in (self.start_usage, *self.delta_usage):
             for key in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"):
-                value = _get(part, key)
+                value = read_field(part, key)
                 if value is not None:
                     merged[key] = value
         try:
@@ -824,7 +824,7 @@ def _finish_message_stream(watch: _Watch, stream: Any) -> None:
         if usage is not None:
             watch.start_usage = usage
             watch.delta_usage.append(usage)
-            watch.finish(complete=_get(snapshot, "stop_reason") is not None)
+            watch.finish(complete=read_field(snapshot, "stop_reason") is not None)
             return
     watch.finish(complete=False)
 
@@ -848,17 +848,9 @@ def _warn_unpriced(tracker: CostTracker, model: str, reason: str) -> None:
     tracker.ledger.warn(f"usage:{model}:{reason}", "tokencost: %s for %s; recorded unpriced", reason, model)
 
 
-def _get(obj: Any, key: str) -> Any:
-    if obj is None:
-        return None
-    if isinstance(obj, Mapping):
-        return obj.get(key)
-    return getattr(obj, key, None)
-
-
 def _response_model(response: Any) -> str:
     try:
-        model = _get(response, "model")
+        model = read_field(response, "model")
     except Exception:
         return ""
     return model if isinstance(model, str) else ""
@@ -875,7 +867,7 @@ def _prompt_messages(kind: str, kwargs: Mapping[str, Any]) -> list[Any] | None:
         if isinstance(system, str) and system:
             messages.append({"role": "system", "content": system})
         elif isinstance(system, list):
-            text = " ".join(str(_get(block, "text") or "") for block in system)
+            text = " ".join(str(read_field(block, "text") or "") for block in system)
             messages.append({"role": "system", "content": text})
         given = kwargs.get("messages")
     elif kind == "responses":
@@ -902,7 +894,7 @@ def _prompt_messages(kind: str, kwargs: Mapping[str, Any]) -> list[Any] | None:
 
 def _user_of(kind: str, kwargs: Mapping[str, Any]) -> str | None:
     """The end user the request names (OpenAI ``user=``, Anthropic ``metadata.user_id``), for per-user budgets."""
-    user = _get(kwargs.get("metadata"), "user_id") if kind.startswith("messages") else kwargs.get("user")
+    user = read_field(kwargs.get("metadata"), "user_id") if kind.startswith("messages") else kwargs.get("user")
     return user if isinstance(user, str) and user else None
 
 
