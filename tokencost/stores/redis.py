@@ -72,19 +72,8 @@ from tokencost.stores.base import (
     split_sums,
     split_units,
 )
-from tokencost.stores.sqlite import (
-    QUEUED_STORE_WRAPPED,
-    Batch,
-    Queued,
-    WriteBehind,
-    encode_json,
-    logger,
-    plain_json,
-    price_from_json,
-    price_key,
-    price_to_json,
-    sums_of,
-)
+from tokencost.stores.codec import encode_json, plain_json, price_from_json, price_key, price_to_json, sums_of
+from tokencost.stores.queue import QUEUED_STORE_WRAPPED, Batch, Queued, WriteBehind, logger
 from tokencost.usage import Usage
 
 __all__ = ["DIMENSIONS", "RedisStore"]
