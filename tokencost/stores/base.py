@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -33,6 +33,7 @@ __all__ = [
     "Reservation",
     "Store",
     "Totals",
+    "first_misfit",
     "implausible",
     "plausible_event",
 ]
@@ -210,36 +211,26 @@ class Group(Totals):
         return cls(*sums, key=key)  # type: ignore[misc, arg-type]
 
 
-def ranked_groups(sums: Iterable[tuple[str, Sequence[int]]]) -> list[Group]:
-    """Return the groups of ``(key, sums)`` that have a request, as ``aggregate()`` orders them: most expensive
-    first, then by key."""
-    result = [Group.of(key, values) for key, values in sums if values[0] > 0]
-    result.sort(key=lambda g: (-g.cost_units, g.key))
-    return result
+def first_misfit(
+    checks: Sequence[Check],
+    spent: Mapping[str, Sequence[int]],
+    held: Mapping[str, Sequence[int]],
+    cost_units: int,
+    tokens: int,
+) -> Check | None:
+    """Return the first check a reservation of ``cost_units`` and ``tokens`` does not fit under, or ``None``.
 
-
-def group_keys(
-    by: str, model: str, provider: str, status: str, price_source: str | None, metadata: Mapping[str, Any]
-) -> list[str]:
-    """Return the groups an event counts in when grouped by ``by`` (every key but ``"day"``).
-
-    ``"tag"`` puts an event in each of its tags; a missing key puts it in ``NONE_KEY``.
+    ``spent`` and ``held`` give each counter's ``(units, tokens)`` charged and held by open reservations (a key
+    missing from them holds nothing): it fits when spent + held + the reservation stays within each limit.
     """
-    if by == "model":
-        return [model]
-    if by == "provider":
-        return [provider]
-    if by == "status":
-        return [status]
-    if by == "price_source":
-        return [price_source or NONE_KEY]
-    if by == "tag":
-        tags = metadata.get("tags")
-        if isinstance(tags, (list, tuple)) and tags:
-            return [str(t) for t in dict.fromkeys(tags)]
-        return [NONE_KEY]
-    value = metadata.get(by)
-    return [NONE_KEY if value is None else str(value)]
+    for check in checks:
+        units, used = spent.get(check.key, (0, 0))
+        held_units, held_tokens = held.get(check.key, (0, 0))
+        if check.limit_units is not None and units + held_units + cost_units > check.limit_units:
+            return check
+        if check.limit_tokens is not None and used + held_tokens + tokens > check.limit_tokens:
+            return check
+    return None
 
 
 def _wrap(name: str, method: _F) -> _F:

@@ -7,7 +7,7 @@ import dataclasses
 import hashlib
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -27,7 +27,6 @@ __all__ = [
     "price_to_dict",
     "price_to_json",
     "quarantined_event",
-    "sums_of",
 ]
 
 # Price codec: decimal text, so a price read back is equal to the one recorded.
@@ -171,23 +170,3 @@ def plain_json(value: Any, depth: int = 0) -> Any:
     if value is None or isinstance(value, (str, int, float)):
         return value
     return str(value)
-
-
-def sums_of(events: Iterable[Event]) -> list[int]:
-    """Return what ``events`` add to a ``Totals``, in field order."""
-    requests = cost = unpriced = saved = input_ = cache_read = cache_write = output = reasoning = 0
-    for event in events:
-        requests += 1
-        units = event.cost_units
-        if units is None:
-            unpriced += 1
-        else:
-            cost += units
-        saved += event.saved_units
-        usage = event.usage
-        input_ += usage.input
-        cache_read += usage.cache_read
-        cache_write += usage.cache_write
-        output += usage.output
-        reasoning += usage.reasoning
-    return [requests, cost, unpriced, saved, input_, cache_read, cache_write, output, reasoning]

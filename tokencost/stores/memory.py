@@ -8,7 +8,6 @@ ones): ``record()`` only appends, and totals and breakdowns by model, provider o
 
 from __future__ import annotations
 
-import datetime as dt
 import struct
 import threading
 import time
@@ -26,9 +25,17 @@ from tokencost.stores.base import (
     Reservation,
     Store,
     Totals,
-    group_keys,
+    first_misfit,
     plausible_event,
+)
+from tokencost.stores.grouping import (
+    add_sums,
+    day_key,
+    group_keys,
+    in_window,
     ranked_groups,
+    repriced_sums,
+    unpriced_sums,
 )
 from tokencost.usage import Usage
 
@@ -270,14 +277,9 @@ class MemoryStore(Store):
         now = self._clock()
         with self._lock:
             led = self._ledger(ledger)
-            reserved = self._reserved(led, now)
-            for check in checks:
-                spent, used = led.counters.get(check.key, (0, 0))
-                held_units, held_tokens = reserved.get(check.key, (0, 0))
-                if check.limit_units is not None and spent + held_units + cost_units > check.limit_units:
-                    return check
-                if check.limit_tokens is not None and used + held_tokens + tokens > check.limit_tokens:
-                    return check
+            misfit = first_misfit(checks, led.counters, self._reserved(led, now), cost_units, tokens)
+            if misfit is not None:
+                return misfit
             keys = tuple(dict.fromkeys(c.key for c in checks))  # a counter checked twice is held once
             led.reservations[reservation] = (now + ttl, cost_units, tokens, keys, now)
             return None
@@ -351,10 +353,11 @@ class MemoryStore(Store):
             if kind is None:
                 kind = led.new_kind(kind_key, (model, provider, price, price.source, metadata, "ok", None, prefix))
             saved = price.saved_units(led.usage(index, row))
+            # The event leaves its old kind's sums and joins its new kind's.
             old, new = led.kind_sums[old_kind], led.kind_sums[kind]
-            for i, value in enumerate((1, 0, 1, old_saved, *tokens)):
+            for i, value in enumerate(unpriced_sums(old_saved, tokens)):
                 old[i] -= value
-            for i, value in enumerate((1, cost_units, 0, saved, *tokens)):
+            for i, value in enumerate(repriced_sums(cost_units, saved, tokens)):
                 new[i] += value
             _PACK_ROW(
                 led.chunks[index >> _CHUNK_SHIFT],
@@ -393,22 +396,15 @@ class MemoryStore(Store):
                 led.fold()
                 for kind, sums in zip(led.kinds, led.kind_sums, strict=True):
                     for key in _group_keys(kind, by):
-                        acc = groups.setdefault(key, [0] * _N_SUMS)
-                        for i in range(_N_SUMS):
-                            acc[i] += sums[i]
+                        add_sums(groups, key, sums)
             else:
                 for ts, kind, _, cost, *rest in led.iter_rows():  # rest: saved, five token buckets
-                    if (since is not None and ts < since) or (until is not None and ts >= until):
+                    if not in_window(ts, since, until):
                         continue
-                    if by == "day":
-                        keys = [dt.datetime.fromtimestamp(ts, dt.timezone.utc).date().isoformat()]
-                    else:
-                        keys = _group_keys(led.kinds[kind], by)
+                    keys = [day_key(ts)] if by == "day" else _group_keys(led.kinds[kind], by)
                     values = (1, 0 if cost == _UNPRICED else cost, 1 if cost == _UNPRICED else 0, *rest)
                     for key in keys:
-                        acc = groups.setdefault(key, [0] * _N_SUMS)
-                        for i in range(_N_SUMS):
-                            acc[i] += values[i]
+                        add_sums(groups, key, values)
         return ranked_groups(groups.items())
 
     def events(
@@ -427,7 +423,7 @@ class MemoryStore(Store):
             indexes = range(led.count)
             for index in reversed(indexes) if limit is not None else indexes:
                 ts, kind = led.row(index)[:2]
-                if (since is not None and ts < since) or (until is not None and ts >= until):
+                if not in_window(ts, since, until):
                     continue
                 if model is not None and led.kinds[kind][0] != model:
                     continue

@@ -14,7 +14,8 @@ from typing import NamedTuple
 from tokencost.errors import StoreError
 from tokencost.events import Event
 from tokencost.stores.base import Store
-from tokencost.stores.codec import quarantined_event, sums_of
+from tokencost.stores.codec import quarantined_event
+from tokencost.stores.grouping import sums_of
 
 __all__ = ["QUEUED_STORE_WRAPPED", "Batch", "BatchWriter", "CounterFetcher", "Queued", "WriteBehind"]
 

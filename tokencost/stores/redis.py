@@ -43,7 +43,6 @@ its sequence number, and the script skips a batch it already applied.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import hashlib
 import importlib
 import importlib.resources
@@ -65,14 +64,21 @@ from tokencost.stores.base import (
     Reservation,
     Store,
     Totals,
-    group_keys,
     join_sums,
     plausible_event,
-    ranked_groups,
     split_sums,
     split_units,
 )
-from tokencost.stores.codec import encode_json, plain_json, price_from_json, price_key, price_to_json, sums_of
+from tokencost.stores.codec import encode_json, plain_json, price_from_json, price_key, price_to_json
+from tokencost.stores.grouping import (
+    add_sums,
+    day_key,
+    event_groups,
+    in_window,
+    ranked_groups,
+    repricing_moves,
+    sums_of,
+)
 from tokencost.stores.queue import QUEUED_STORE_WRAPPED, Batch, Queued, WriteBehind, logger
 from tokencost.usage import Usage
 
@@ -151,26 +157,6 @@ class _Keys(NamedTuple):
     def data(self) -> list[str]:
         """Return every key ``reset`` deletes (all but meta)."""
         return [*self[:10], *self.aggs]
-
-
-_DAYS: dict[int, str] = {}
-
-
-def _day(timestamp: float) -> str:
-    number = int(timestamp // 86400)
-    day = _DAYS.get(number)
-    if day is None:
-        if len(_DAYS) > 4096:
-            _DAYS.clear()
-        day = _DAYS[number] = dt.datetime.fromtimestamp(number * 86400, dt.timezone.utc).date().isoformat()
-    return day
-
-
-def group_values(event: Event, by: str) -> list[str]:
-    """Return the groups ``event`` counts in when grouped by ``by`` (the rules of every store)."""
-    if by == "day":
-        return [_day(event.timestamp)]
-    return group_keys(by, event.model, event.provider, event.status, event.price_source, event.metadata)
 
 
 def _encode_event(event: Event, pkey: str | None) -> str:
@@ -259,7 +245,7 @@ def _group_increments(events: Sequence[Event]) -> dict[tuple[int, str], list[int
             event.provider,
             event.status,
             event.price_source,
-            _day(event.timestamp),
+            day_key(event.timestamp),
             None if user is None else str(user),
             tuple(str(t) for t in tags) if isinstance(tags, (list, tuple)) else None,
         )
@@ -282,12 +268,7 @@ def _group_increments(events: Sequence[Event]) -> dict[tuple[int, str], list[int
         )
         for index, groups in enumerate(values):
             for group in groups:
-                acc = out.get((index + 1, group))
-                if acc is None:
-                    out[index + 1, group] = list(sums)
-                else:
-                    for i in range(len(sums)):
-                        acc[i] += sums[i]
+                add_sums(out, (index + 1, group), sums)
     return out
 
 
@@ -644,13 +625,12 @@ class RedisStore(Store):
                 reason=None,
             )
             old_sums, new_sums = sums_of([old]), sums_of([new])
-            groups: dict[tuple[int, str], list[int]] = {}
-            for index, dim in enumerate(DIMENSIONS, start=1):
-                for sign, event, sums in ((-1, old, old_sums), (1, new, new_sums)):
-                    for group in group_values(event, dim):
-                        acc = groups.setdefault((index, group), [0] * len(sums))
-                        for i, value in enumerate(sums):
-                            acc[i] += sign * value
+            groups = repricing_moves(
+                [(index, group) for index, dim in enumerate(DIMENSIONS, start=1) for group in event_groups(old, dim)],
+                [(index, group) for index, dim in enumerate(DIMENSIONS, start=1) for group in event_groups(new, dim)],
+                old_sums,
+                new_sums,
+            )
             header = {
                 "t": _stored_text([b - a for a, b in zip(old_sums, new_sums, strict=True)]),
                 "a": [[dim, group, _stored_text(sums)] for (dim, group), sums in groups.items() if any(sums)],
@@ -736,10 +716,8 @@ class RedisStore(Store):
         else:
             for event in self.events(ledger, since=since, until=until):
                 sums = sums_of([event])
-                for group in group_values(event, by):
-                    acc = groups.setdefault(group, [0] * len(sums))
-                    for i, value in enumerate(sums):
-                        acc[i] += value
+                for group in event_groups(event, by):
+                    add_sums(groups, group, sums)
         return ranked_groups(groups.items())
 
     def events(
@@ -767,8 +745,7 @@ class RedisStore(Store):
                 if not page:
                     break
                 for event in self._backend.decode(ledger, page):
-                    ts = event.timestamp
-                    if (since is not None and ts < since) or (until is not None and ts >= until):
+                    if not in_window(event.timestamp, since, until):
                         continue
                     if model is not None and event.model != model:
                         continue

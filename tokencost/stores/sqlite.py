@@ -49,7 +49,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import operator
 import os
 import sqlite3
 import time
@@ -69,9 +68,9 @@ from tokencost.stores.base import (
     Reservation,
     Store,
     Totals,
+    first_misfit,
     join_sums,
     plausible_event,
-    ranked_groups,
     split_sums,
     split_units,
 )
@@ -89,7 +88,8 @@ from tokencost.stores.codec import price_from_dict as price_from_dict
 from tokencost.stores.codec import price_key as price_key
 from tokencost.stores.codec import price_to_dict as price_to_dict
 from tokencost.stores.codec import quarantined_event as quarantined_event
-from tokencost.stores.codec import sums_of as sums_of
+from tokencost.stores.grouping import add_sums, ranked_groups, repriced_sums, repricing_moves, unpriced_sums
+from tokencost.stores.grouping import sums_of as sums_of
 from tokencost.stores.queue import QUEUED_STORE_WRAPPED, Batch, Queued, WriteBehind
 from tokencost.stores.sqlite_queries import (
     ADD_GROUP,
@@ -120,7 +120,6 @@ __all__ = ["DIMENSIONS", "QUEUED_STORE_WRAPPED", "SQLiteStore", "WriteBehind"]
 logger = logging.getLogger("tokencost")
 
 _T = TypeVar("_T")
-_K = TypeVar("_K")
 
 _MAX_I64 = 2**63  # JSON integers SQLite reads back exactly lie strictly within +-2^63
 _DAY_S = 86_400.0
@@ -143,12 +142,6 @@ def _plain_user(value: Any) -> str | None:
     if type(value) is int and -_MAX_I64 < value < _MAX_I64:
         return str(value)
     return None
-
-
-def _add_sums(groups: dict[_K, list[int]], key: _K, sums: list[int]) -> None:
-    """Add ``sums`` to the sums of ``key`` in ``groups``."""
-    acc = groups.get(key)
-    groups[key] = list(sums) if acc is None else list(map(operator.add, acc, sums))
 
 
 def _path_from_url(url: str) -> str:
@@ -409,22 +402,22 @@ class _Database:
         by_metadata: dict[tuple[str, str], list[int]] = {}
         by_rest: dict[tuple[str, ...], list[int]] = {}
         for (ledger, model, provider, status, source, day, text), sums in kinds.items():
-            _add_sums(by_metadata, (ledger, text), sums)
-            _add_sums(by_rest, (ledger, model, provider, status, NONE_KEY if source is None else source, day), sums)
+            add_sums(by_metadata, (ledger, text), sums)
+            add_sums(by_rest, (ledger, model, provider, status, NONE_KEY if source is None else source, day), sums)
         totals: dict[str, list[int]] = {}
         groups: dict[tuple[str, str, str], list[int]] = {}
         for (ledger, model, provider, status, source, day), sums in by_rest.items():
-            _add_sums(totals, ledger, sums)
-            _add_sums(groups, (ledger, "model", model), sums)
-            _add_sums(groups, (ledger, "provider", provider), sums)
-            _add_sums(groups, (ledger, "day", day), sums)
-            _add_sums(groups, (ledger, "status", status), sums)
-            _add_sums(groups, (ledger, "price_source", source), sums)
+            add_sums(totals, ledger, sums)
+            add_sums(groups, (ledger, "model", model), sums)
+            add_sums(groups, (ledger, "provider", provider), sums)
+            add_sums(groups, (ledger, "day", day), sums)
+            add_sums(groups, (ledger, "status", status), sums)
+            add_sums(groups, (ledger, "price_source", source), sums)
         for (ledger, text), sums in by_metadata.items():
             user, tags = self._metadata_keys(conn, text, metadata_of[text])
-            _add_sums(groups, (ledger, "user", user), sums)
+            add_sums(groups, (ledger, "user", user), sums)
             for tag in tags:
-                _add_sums(groups, (ledger, "tag", tag), sums)
+                add_sums(groups, (ledger, "tag", tag), sums)
         conn.executemany(ADD_TOTALS, [(ledger, *split_sums(sums)) for ledger, sums in totals.items()])
         conn.executemany(ADD_GROUP, [(*key, *split_sums(sums)) for key, sums in groups.items()])
         if batch.drops:
@@ -533,7 +526,7 @@ class _Database:
                 ("price_source", source),
                 *(("tag", tag) for tag in tags),
             ):
-                _add_sums(groups, (led, dim, key), sums)
+                add_sums(groups, (led, dim, key), sums)
         conn.executemany(ADD_GROUP, [(*key, *sums) for key, sums in groups.items()])
 
     def price_id(self, conn: sqlite3.Connection, text: str) -> int:
@@ -768,14 +761,10 @@ class SQLiteStore(Store):
             # Events queued by other threads since: their charges count, their reservations are theirs to drop.
             queued = batcher.queued_charges(ledger, keys, besides=batch)
             held = db.reserved(ledger, keys, batcher.queued_drops(ledger, besides=batch))
-            for check in checks:
-                units = spent[check.key][0] + queued[check.key][0]
-                used = spent[check.key][1] + queued[check.key][1]
-                held_units, held_tokens = held.get(check.key, (0, 0))
-                if check.limit_units is not None and units + held_units + cost_units > check.limit_units:
-                    return check, written
-                if check.limit_tokens is not None and used + held_tokens + tokens > check.limit_tokens:
-                    return check, written
+            charged = {key: (spent[key][0] + queued[key][0], spent[key][1] + queued[key][1]) for key in keys}
+            misfit = first_misfit(checks, charged, held, cost_units, tokens)
+            if misfit is not None:
+                return misfit, written
             rest, micro = split_units(cost_units)
             conn.execute(
                 "INSERT INTO reservations (ledger, id, keys, units, units_m, tokens, created_at, expires_at)"
@@ -865,16 +854,15 @@ class SQLiteStore(Store):
             )
             # The event leaves its groups as it was and joins them as it is now (status and price_source change).
             tokens = buckets[:5]
-            old = [1, 0, 1, old_saved, *tokens]
-            new = [1, cost_units, 0, saved, *tokens]
-            moves: dict[tuple[str, str, str], list[int]] = {}
             tag_rows = conn.execute(TAGS_SQL, (metadata,)).fetchall()
             tags = [("tag", NONE_KEY if tag is None else tag) for (tag,) in tag_rows] or [("tag", NONE_KEY)]
             source = NONE_KEY if price.source is None else price.source
             new_keys = {"status": "ok", "price_source": source}
-            for dim, key in [*zip(MOVED_DIMENSIONS, keys, strict=True), *tags]:
-                _add_sums(moves, (ledger, dim, key), [-v for v in old])
-                _add_sums(moves, (ledger, dim, new_keys.get(dim, key)), new)
+            before = [(ledger, dim, key) for dim, key in [*zip(MOVED_DIMENSIONS, keys, strict=True), *tags]]
+            after = [(ledger, dim, new_keys.get(dim, key)) for _, dim, key in before]
+            moves = repricing_moves(
+                before, after, unpriced_sums(old_saved, tokens), repriced_sums(cost_units, saved, tokens)
+            )
             conn.executemany(ADD_GROUP, [(*key, *split_sums(sums)) for key, sums in moves.items()])
             conn.executemany(
                 "DELETE FROM groups WHERE ledger = ? AND dim = ? AND key = ? AND requests = 0", list(moves)
