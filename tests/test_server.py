@@ -543,6 +543,103 @@ def test_openapi_documents_the_api(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
 
 
+# -- response models and package data ---------------------------------------------------------------------------
+def test_every_json_route_declares_an_enforced_response_model(client: TestClient) -> None:
+    """Each API route names a strict response model (no extra field, no coercion) that OpenAPI publishes."""
+    from fastapi.routing import APIRoute
+
+    from tokencost.server.schemas import ResponseModel
+
+    api = [r for r in client.app.routes if isinstance(r, APIRoute) and "api" in (r.tags or [])]
+    assert {r.path for r in api} == {"/health", "/track", "/summary", "/recent", "/models", "/budgets"}
+    for route in api:
+        assert isinstance(route.response_model, type) and issubclass(route.response_model, ResponseModel), route.path
+        assert route.response_model.model_config.get("extra") == "forbid"
+        assert route.response_model.model_config.get("strict") is True
+    # The published schema stays open to fields added later (the server, not the client, is held to it).
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert "additionalProperties" not in schemas["SummaryOut"]
+
+
+def test_response_models_reject_floats_for_money_and_undeclared_fields() -> None:
+    """The models the routes validate against: money must be a decimal string, and no field may be added."""
+    from pydantic import ValidationError
+
+    from tokencost.server.schemas import BudgetOut, GroupOut, HealthOut
+
+    group = {
+        "key": "gpt-4o",
+        "cost": "0.02",
+        "requests": 1,
+        "unpriced": 0,
+        "prompt_tokens": 10,
+        "completion_tokens": 5,
+        "cache_read_tokens": 0,
+        "cache_write_tokens": 0,
+        "reasoning_tokens": 0,
+        "saved_by_cache": "0.00",
+    }
+    assert GroupOut.model_validate(group).model_dump(mode="json") == group
+    with pytest.raises(ValidationError, match="cost"):
+        GroupOut.model_validate({**group, "cost": 0.02})  # a JSON float would lose cents
+    with pytest.raises(ValidationError, match="cost"):
+        GroupOut.model_validate({**group, "cost": Decimal("0.02")})  # not yet formatted
+    with pytest.raises(ValidationError, match="requests"):
+        GroupOut.model_validate({**group, "requests": "1"})  # no coercion
+    with pytest.raises(ValidationError, match="surprise"):
+        GroupOut.model_validate({**group, "surprise": 1})
+    with pytest.raises(ValidationError, match="status"):
+        HealthOut.model_validate({"status": "fine", "ledger": "default"})
+    with pytest.raises(ValidationError, match="spent_usd"):
+        BudgetOut.model_validate({"label": "x", "window": "day", "limit_usd": None})
+
+
+def test_a_response_that_does_not_match_its_model_is_a_server_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Routes validate what they return: a body off its model is a 500 (a bug), never sent as it is."""
+    from pydantic import ValidationError
+
+    from tokencost.server import routes
+
+    monkeypatch.setattr(routes, "group_json", lambda group: {"key": group.key, "cost": 0.02})
+    monkeypatch.setattr(routes, "event_json", lambda event: {**event.to_dict(), "cost": event.cost})
+    with TestClient(create_app("memory://"), raise_server_exceptions=False) as c:
+        assert c.post("/track", json=call()).status_code == 500  # recorded, but the reply is off its model
+        assert c.get("/summary").status_code == 500
+        assert c.get("/recent").status_code == 500
+        # The store is fine: what does not depend on the broken shapes still answers.
+        assert c.get("/health").json() == {"status": "ok", "ledger": "default"}
+        assert c.get("/summary", params={"since": "2999-01-01"}).json()["groups"] == []
+    with TestClient(create_app("memory://")) as c, pytest.raises(ValidationError, match="for EventOut"):
+        c.post("/track", json=call())
+
+
+def test_dashboard_assets_are_package_data(client: TestClient) -> None:
+    """The page, its style and its script come from files in the package; the inline script is the shipped one."""
+    from importlib import resources
+
+    root = resources.files("tokencost.server")
+    for path in (
+        "templates/dashboard.html",
+        "templates/fragment.html",
+        "templates/recent.html",
+        "templates/recent_row.html",
+        "templates/stat.html",
+        "templates/down.html",
+        "static/dashboard.css",
+        "static/dashboard.js",
+    ):
+        assert root.joinpath(path).is_file(), path
+    script = root.joinpath("static/dashboard.js").read_text(encoding="utf-8")
+    style = root.joinpath("static/dashboard.css").read_text(encoding="utf-8")
+    page = client.get("/")
+    found = re.search(r'<script nonce="([^"]+)">(.*?)</script>', page.text, re.S)
+    assert found is not None
+    assert found.group(2).strip() == script.strip()
+    assert style.strip() in page.text
+    assert f"script-src 'nonce-{found.group(1)}'" in page.headers["content-security-policy"]
+    assert client.get("/").headers["content-security-policy"] != page.headers["content-security-policy"]  # fresh nonce
+
+
 # -- hosts, serve and the extra ----------------------------------------------------------------------------------
 def test_allowed_hosts_guard_against_dns_rebinding() -> None:
     """With allowed_hosts, a request naming another Host is refused (a rebinding page cannot reach the API)."""

@@ -1,0 +1,300 @@
+"""The routes of ``tokencost serve``: the JSON API and the dashboard, over one ledger of one store.
+
+Every JSON route builds its body with ``shapes`` and sends it through ``respond``, which validates it against the
+route's response model first: what the OpenAPI schema promises is what leaves. A store that fails a read gives
+503 (and is logged once per outage, ``StoreHealth``); a body that does not match its model is a bug and gives 500.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+from fastapi import FastAPI, Query
+from fastapi.exceptions import HTTPException, RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from tokencost.budgets import BudgetLine, budget_lines
+from tokencost.events import Event
+from tokencost.money import from_units
+from tokencost.server.dashboard import DashboardData, collect
+from tokencost.server.middleware import MAX_BODY_BYTES, write_guards
+from tokencost.server.prices import known_prices
+from tokencost.server.render import down_fragment, render_fragment, render_page, security_headers
+from tokencost.server.schemas import (
+    MAX_GROUPS,
+    MAX_MODELS_PAGE,
+    MAX_RECENT,
+    BudgetsOut,
+    ErrorOut,
+    EventOut,
+    GroupBy,
+    HealthOut,
+    ModelsOut,
+    RecentOut,
+    ResponseModel,
+    SummaryOut,
+    TrackRequest,
+)
+from tokencost.server.shapes import budget_json, event_json, group_json, iso, money, plain, range_totals
+from tokencost.server.watched import StoreHealth, WatchedStore
+from tokencost.stores import Totals
+from tokencost.tracker import CostTracker
+
+__all__ = ["Served", "add_routes", "instant", "respond"]
+
+# Epoch seconds accepted for since/until: 1970 up to the year 9999.
+_MAX_EPOCH = 253_402_300_800.0
+# Metadata keys POST /track fills from its own fields.
+_RESERVED_META = ("endpoint", "user", "tags")
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorOut, "description": f"Body larger than {MAX_BODY_BYTES} bytes."},
+    503: {"model": ErrorOut, "description": "The store is unreachable."},
+}
+Days = Annotated[int, Query(ge=1, le=366, description="Days shown in the spend-per-day chart.")]
+
+
+@dataclass(frozen=True)
+class Served:
+    """What the routes serve: one ledger (``name``) of a watched store, and the tracker that writes to it."""
+
+    name: str
+    tracker: CostTracker
+    store: WatchedStore
+    health: StoreHealth
+    secret: str | None
+
+
+def respond(model: type[ResponseModel], body: Mapping[str, Any], status_code: int = 200) -> JSONResponse:
+    """Validate ``body`` against ``model`` (strictly, no extra field) and send what the model holds.
+
+    Raises:
+        pydantic.ValidationError: when ``body`` does not match ``model`` (the app answers 500).
+    """
+    checked = model.model_validate(body)
+    return JSONResponse(checked.model_dump(mode="json"), status_code=status_code)
+
+
+def _invalid(where: str, field: str, value: object, message: str) -> RequestValidationError:
+    return RequestValidationError([{"type": "value_error", "loc": (where, field), "msg": message, "input": value}])
+
+
+def instant(value: str | None, field: str) -> float | None:
+    """Parse ``since``/``until``: epoch seconds or ISO-8601 (a date, or a time; UTC when it has no offset).
+
+    Raises:
+        RequestValidationError: naming ``field`` (the client gets 422).
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    message = "must be epoch seconds or an ISO-8601 date or time (1970 to 9999)"
+    try:
+        number: float | None = float(text)
+    except ValueError:
+        number = None
+    if number is None:
+        if text[-1:] in ("Z", "z"):  # Python 3.10's fromisoformat does not read "Z"
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = dt.datetime.fromisoformat(text)
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=dt.timezone.utc)
+            number = parsed.timestamp()
+        except (ValueError, OverflowError, OSError):
+            raise _invalid("query", field, value, message) from None
+    if not math.isfinite(number) or not 0 <= number < _MAX_EPOCH:
+        raise _invalid("query", field, value, message)
+    return number
+
+
+_Handler = TypeVar("_Handler", bound=Callable[..., Any])
+
+
+def _route(app: FastAPI, method: str, path: str, **options: Any) -> Callable[[_Handler], _Handler]:
+    """Return a decorator registering a route (FastAPI's own decorators are untyped under our mypy settings)."""
+    register = app.api_route(path, methods=[method], **options)
+
+    def decorate(handler: _Handler) -> _Handler:
+        register(handler)
+        return handler
+
+    return decorate
+
+
+def add_routes(app: FastAPI, served: Served) -> None:
+    """Register the API and dashboard routes over ``served`` on ``app``."""
+    _add_api(app, served)
+    _add_dashboard(app, served)
+
+
+def _add_api(app: FastAPI, served: Served) -> None:
+    name, tracker, store, health = served.name, served.tracker, served.store, served.health
+
+    def read(what: str, fn: Any) -> Any:
+        try:
+            result = fn()
+        except Exception as exc:
+            health.failed(what, exc)
+            raise HTTPException(503, "store unavailable") from None
+        health.ok()
+        return result
+
+    @_route(app, "GET", "/health", response_model=HealthOut, responses={503: {"model": HealthOut}}, tags=["api"])
+    def get_health() -> JSONResponse:
+        """Answer 200 when the store answers, 503 when it does not."""
+        try:
+            store.totals(name)
+        except Exception as exc:
+            health.failed("health", exc)
+            return respond(HealthOut, {"status": "unavailable", "ledger": name}, status_code=503)
+        health.ok()
+        return respond(HealthOut, {"status": "ok", "ledger": name})
+
+    @_route(
+        app,
+        "POST",
+        "/track",
+        response_model=EventOut,
+        dependencies=write_guards(served.secret),
+        responses={401: {"model": ErrorOut}, **_ERRORS},
+        tags=["api"],
+    )
+    def post_track(body: TrackRequest) -> JSONResponse:
+        """Price and record one call; returns the event (money as decimal strings)."""
+        if body.cache_read_tokens + body.cache_write_tokens > body.input_tokens:
+            raise _invalid(
+                "body", "cache_read_tokens", body.cache_read_tokens, "cache reads plus writes exceed input_tokens"
+            )
+        if body.reasoning_tokens > body.output_tokens:
+            raise _invalid("body", "reasoning_tokens", body.reasoning_tokens, "reasoning_tokens exceed output_tokens")
+        metadata: dict[str, Any] = dict(body.metadata or {})
+        for key in _RESERVED_META:
+            if key in metadata:
+                raise _invalid("body", "metadata", key, f"metadata key {key!r} is reserved: use the {key} field")
+        if body.endpoint is not None:
+            metadata["endpoint"] = body.endpoint
+        if body.user is not None:
+            metadata["user"] = body.user
+        if body.tags:
+            metadata["tags"] = list(body.tags)
+        store.take_write_error()
+        try:
+            event = tracker.track(
+                model=body.model,
+                prompt_tokens=body.input_tokens,
+                completion_tokens=body.output_tokens,
+                provider=body.provider,
+                cache_read_tokens=body.cache_read_tokens,
+                cache_write_tokens=body.cache_write_tokens,
+                reasoning_tokens=body.reasoning_tokens,
+                metadata=metadata,
+            )
+        except (TypeError, ValueError) as exc:
+            raise _invalid("body", "model", body.model, str(exc)) from None
+        error = store.take_write_error()
+        if error is not None:
+            health.failed("record", error)
+            raise HTTPException(503, "store unavailable: the call was not recorded")
+        health.ok()
+        # track() returns the Event (older cores returned its dict); either way the client gets the dict.
+        return respond(EventOut, event_json(event) if isinstance(event, Event) else plain(event))
+
+    @_route(app, "GET", "/summary", response_model=SummaryOut, responses={503: {"model": ErrorOut}}, tags=["api"])
+    def get_summary(
+        by: Annotated[GroupBy, Query(description="The grouping key.")] = "model",
+        since: Annotated[str | None, Query(max_length=64, description="Epoch seconds or ISO-8601, inclusive.")] = None,
+        until: Annotated[str | None, Query(max_length=64, description="Epoch seconds or ISO-8601, exclusive.")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_GROUPS, description="Most groups returned.")] = 100,
+    ) -> JSONResponse:
+        """Return totals over a time range and per group (most expensive first)."""
+        start, end = instant(since, "since"), instant(until, "until")
+        if start is not None and end is not None and end < start:
+            raise _invalid("query", "until", until, "until is before since")
+        groups = read("aggregate", lambda: store.aggregate(name, by, start, end))
+        totals: Totals = read("totals", lambda: range_totals(store, name, start, end))
+        return respond(
+            SummaryOut,
+            {
+                "ledger": name,
+                "by": by,
+                "since": iso(start),
+                "until": iso(end),
+                "total_cost": money(from_units(totals.cost_units)),
+                "requests": totals.requests,
+                "unpriced": totals.unpriced,
+                "prompt_tokens": totals.prompt_tokens,
+                "completion_tokens": totals.completion_tokens,
+                "saved_by_cache": money(from_units(totals.saved_units)),
+                "groups_total": len(groups),
+                "groups": [group_json(g) for g in groups[:limit]],
+            },
+        )
+
+    @_route(app, "GET", "/recent", response_model=RecentOut, responses={503: {"model": ErrorOut}}, tags=["api"])
+    def get_recent(
+        limit: Annotated[int, Query(ge=1, le=MAX_RECENT, description="How many calls (at most 1000).")] = 50,
+    ) -> JSONResponse:
+        """Return the newest calls, newest first."""
+        events: list[Event] = read("events", lambda: store.events(name, limit=limit))
+        return respond(RecentOut, {"ledger": name, "limit": limit, "events": [event_json(e) for e in reversed(events)]})
+
+    @_route(app, "GET", "/models", response_model=ModelsOut, tags=["api"])
+    def get_models(
+        q: Annotated[
+            str | None, Query(max_length=200, description="Keep models whose name or provider contains this.")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_MODELS_PAGE)] = 100,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    ) -> JSONResponse:
+        """Return known prices (overrides, then litellm's map), USD per million tokens, a page at a time."""
+        rows = known_prices(q)
+        return respond(
+            ModelsOut, {"total": len(rows), "offset": offset, "limit": limit, "models": rows[offset : offset + limit]}
+        )
+
+    @_route(app, "GET", "/budgets", response_model=BudgetsOut, responses={503: {"model": ErrorOut}}, tags=["api"])
+    def get_budgets() -> JSONResponse:
+        """Return every budget scope the ledger's trackers declared, in its current window."""
+        lines: list[BudgetLine] = read("budgets", lambda: budget_lines(store, name))
+        return respond(BudgetsOut, {"ledger": name, "budgets": [budget_json(line) for line in lines]})
+
+
+def _add_dashboard(app: FastAPI, served: Served) -> None:
+    name, store, health = served.name, served.store, served.health
+
+    def dashboard_data(days: int) -> DashboardData:
+        return collect(store, name, days, time.time())
+
+    @_route(app, "GET", "/", response_class=HTMLResponse, tags=["dashboard"])
+    def get_dashboard(
+        days: Days = 14,
+        refresh: Annotated[int, Query(ge=1, le=3600, description="Seconds between refreshes.")] = 5,
+    ) -> HTMLResponse:
+        """Serve the dashboard page."""
+        status = 200
+        try:
+            fragment = render_fragment(dashboard_data(days))
+            health.ok()
+        except Exception as exc:
+            health.failed("dashboard", exc)
+            fragment, status = down_fragment(), 503
+        nonce = secrets.token_urlsafe(16)
+        page = render_page(name, fragment, days=days, refresh=refresh, nonce=nonce)
+        return HTMLResponse(page, status_code=status, headers=security_headers(nonce))
+
+    @_route(app, "GET", "/dashboard/fragment", response_class=HTMLResponse, tags=["dashboard"])
+    def get_fragment(days: Days = 14) -> HTMLResponse:
+        """Serve the dashboard's charts (the page swaps them in every few seconds)."""
+        try:
+            fragment = render_fragment(dashboard_data(days))
+        except Exception as exc:
+            health.failed("dashboard", exc)
+            return HTMLResponse(down_fragment(), status_code=503, headers=security_headers(None))
+        health.ok()
+        return HTMLResponse(fragment, headers=security_headers(None))

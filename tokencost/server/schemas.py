@@ -1,0 +1,224 @@
+"""The API's request and response models (pydantic), and the limits on what a client may send.
+
+The response models are enforced, not only documented: every JSON route validates what it returns against its
+model (``strict``: money must already be a decimal string, a count an int; ``extra="forbid"``: no undeclared
+field), so a response that drifts from the schema is a 500, never a silent change (``routes.respond``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "MAX_GROUPS",
+    "MAX_MODELS_PAGE",
+    "MAX_RECENT",
+    "BudgetOut",
+    "BudgetsOut",
+    "ErrorOut",
+    "EventOut",
+    "GroupBy",
+    "GroupOut",
+    "HealthOut",
+    "ModelPriceOut",
+    "ModelsOut",
+    "RecentOut",
+    "ResponseModel",
+    "SummaryOut",
+    "TrackRequest",
+]
+
+# Bounds on what one POST /track may carry: generous for real calls, small enough that a client cannot bloat
+# the ledger or the dashboard.
+MAX_TOKENS = 1_000_000_000
+MAX_NAME_CHARS = 256
+MAX_PROVIDER_CHARS = 64
+MAX_TAGS = 32
+MAX_TAG_CHARS = 64
+MAX_META_KEYS = 32
+MAX_META_KEY_CHARS = 64
+MAX_META_TEXT_CHARS = 1024
+MAX_RECENT = 1000
+MAX_GROUPS = 1000
+MAX_MODELS_PAGE = 1000
+JS_SAFE_INT = 2**53
+
+# No control characters in names: they would be invisible on the dashboard and in CSV exports.
+_PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+
+Count = Annotated[int, Field(ge=0, le=MAX_TOKENS, strict=True)]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS, pattern=_PRINTABLE)]
+ProviderName = Annotated[str, Field(min_length=1, max_length=MAX_PROVIDER_CHARS, pattern=_PRINTABLE)]
+Tag = Annotated[str, Field(min_length=1, max_length=MAX_TAG_CHARS, pattern=_PRINTABLE)]
+MetaKey = Annotated[str, Field(min_length=1, max_length=MAX_META_KEY_CHARS, pattern=_PRINTABLE)]
+MetaValue = (
+    Annotated[str, Field(max_length=MAX_META_TEXT_CHARS, strict=True)]
+    | Annotated[bool, Field(strict=True)]
+    | Annotated[int, Field(ge=-JS_SAFE_INT, le=JS_SAFE_INT, strict=True)]
+    | Annotated[float, Field(allow_inf_nan=False, strict=True)]
+    | None
+)
+GroupBy = Literal["model", "provider", "endpoint", "user", "tag", "day"]
+
+
+# -- the request -------------------------------------------------------------------------------------------------
+class TrackRequest(BaseModel):
+    """A call made outside litellm, in OpenAI's convention.
+
+    ``input_tokens`` includes the cache reads and writes; ``output_tokens`` includes the reasoning tokens.
+    """
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    model: Name = Field(description="The model name, e.g. gpt-4o or anthropic/claude-sonnet-4-5.")
+    input_tokens: Count = Field(description="All prompt tokens, cache reads and writes included.")
+    output_tokens: Count = Field(description="All completion tokens, reasoning included.")
+    cache_read_tokens: Count = 0
+    cache_write_tokens: Count = 0
+    reasoning_tokens: Count = 0
+    provider: ProviderName | None = Field(default=None, description="Else guessed from the model name.")
+    endpoint: Name | None = Field(default=None, description="Your own API endpoint that made the call.")
+    user: Name | None = None
+    tags: list[Tag] | None = Field(default=None, max_length=MAX_TAGS)
+    metadata: dict[MetaKey, MetaValue] | None = Field(
+        default=None,
+        max_length=MAX_META_KEYS,
+        description="Flat attribution values (text, numbers, booleans); endpoint, user and tags have fields.",
+    )
+
+
+# -- the responses -----------------------------------------------------------------------------------------------
+def _keep_schema_open(schema: dict[str, Any]) -> None:
+    """Leave ``additionalProperties`` out of the published schema: clients must still accept fields added later."""
+    schema.pop("additionalProperties", None)
+
+
+class ResponseModel(BaseModel):
+    """A response body: validated strictly, no undeclared field (what the route returns must be this shape).
+
+    ``extra="forbid"`` holds the server to its schema; the schema it publishes stays open (``_keep_schema_open``),
+    so a field added in a later version is not a breaking change for clients that validate.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, protected_namespaces=(), json_schema_extra=_keep_schema_open)
+
+
+class EventOut(ResponseModel):
+    """One recorded call; money in USD as decimal strings."""
+
+    call_id: str
+    timestamp: str
+    model: str
+    provider: str
+    prompt_tokens: int
+    completion_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    cost: str | None = Field(description="USD as a decimal string; null when no price is known.")
+    priced: bool
+    price_source: str | None
+    cost_breakdown: dict[str, str]
+    saved_by_cache: str
+    status: str
+    reason: str | None
+    metadata: dict[str, Any]
+
+
+class HealthOut(ResponseModel):
+    """Whether the store answers."""
+
+    status: Literal["ok", "unavailable"]
+    ledger: str
+
+
+class GroupOut(ResponseModel):
+    """Totals of the calls sharing one value of the grouping key."""
+
+    key: str
+    cost: str
+    requests: int
+    unpriced: int
+    prompt_tokens: int
+    completion_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    saved_by_cache: str
+
+
+class SummaryOut(ResponseModel):
+    """Totals over a time range, and per group."""
+
+    ledger: str
+    by: str
+    since: str | None
+    until: str | None
+    total_cost: str
+    requests: int
+    unpriced: int
+    prompt_tokens: int
+    completion_tokens: int
+    saved_by_cache: str
+    groups_total: int
+    groups: list[GroupOut]
+
+
+class RecentOut(ResponseModel):
+    """The newest calls, newest first."""
+
+    ledger: str
+    limit: int
+    events: list[EventOut]
+
+
+class ModelPriceOut(ResponseModel):
+    """A known price, USD per million tokens (decimal strings), and where it comes from."""
+
+    model: str
+    provider: str | None
+    source: str
+    source_url: str | None
+    input_per_mtok: str
+    output_per_mtok: str
+    cache_read_per_mtok: str | None
+    cache_write_per_mtok: str | None
+    reasoning_per_mtok: str | None
+
+
+class ModelsOut(ResponseModel):
+    """One page of known prices."""
+
+    total: int
+    offset: int
+    limit: int
+    models: list[ModelPriceOut]
+
+
+class BudgetOut(ResponseModel):
+    """One budget scope in its current window (money as decimal strings)."""
+
+    label: str
+    window: str
+    limit_usd: str | None
+    spent_usd: str
+    remaining_usd: str | None
+    max_tokens: int | None
+    tokens: int
+    strict: bool
+    exceeded: bool
+
+
+class BudgetsOut(ResponseModel):
+    """Every budget scope the ledger's trackers declared."""
+
+    ledger: str
+    budgets: list[BudgetOut]
+
+
+class ErrorOut(ResponseModel):
+    """An error that is not a validation error."""
+
+    detail: str
