@@ -1,4 +1,6 @@
-"""The ``Store`` contract, run over every backend: each must behave like ``MemoryStore``."""
+"""The ``Store`` contract, run over every backend: each must behave like ``ReferenceStore`` (``reference.py``).
+
+``test_store_reference.py`` compares each store with it over random sequences of operations."""
 
 from __future__ import annotations
 
@@ -19,11 +21,11 @@ from tokencost.stores.base import (
     implausible,
     plausible_event,
 )
-from tokencost.stores.memory import MemoryStore
 from tokencost.usage import Usage
 
 from . import DAY, GPT4O, SONNET, T0, make_event
 from .conftest import FakeClock
+from .reference import ReferenceStore
 
 LEDGER = "app"
 
@@ -113,9 +115,9 @@ def test_empty_ledger_reads_as_zero(store: Store) -> None:
 
 
 @pytest.mark.parametrize("by", ["model", "provider", "user", "tag", "day", "status", "price_source", "team"])
-def test_aggregate_matches_memory_store(store: Store, by: str) -> None:
-    """aggregate(by) gives the same groups, sums and order as the reference MemoryStore."""
-    reference = MemoryStore()
+def test_aggregate_matches_the_reference_store(store: Store, by: str) -> None:
+    """aggregate(by) gives the same groups, sums and order as the plain ReferenceStore."""
+    reference = ReferenceStore()
     record_all(store, sample_events())
     record_all(reference, sample_events())
     assert store.aggregate(LEDGER, by) == reference.aggregate(LEDGER, by)
