@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tokencost.events import Event
@@ -260,12 +258,13 @@ def test_release_drops_a_reservation(store: Store) -> None:
     assert store.reserve(LEDGER, "r2", limit, 100, 0, ttl=60) is None
 
 
-def test_reservations_expire(store: Store) -> None:
+def test_reservations_expire(clocked_store: Store, clock: FakeClock) -> None:
     """A reservation not settled within its ttl stops holding budget (a crashed worker does not block)."""
+    store = clocked_store
     limit = [Check("total", limit_units=100)]
     assert store.reserve(LEDGER, "r1", limit, 100, 0, ttl=0.2) is None
     assert store.reserve(LEDGER, "r2", limit, 100, 0, ttl=60) == limit[0]
-    time.sleep(0.35)
+    clock.advance(0.35)
     assert store.counters(LEDGER, ["total"])["total"] == (0, 0, 0)
     assert store.reserve(LEDGER, "r2", limit, 100, 0, ttl=60) is None
 
