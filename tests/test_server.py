@@ -613,6 +613,46 @@ def test_a_response_that_does_not_match_its_model_is_a_server_error(monkeypatch:
         c.post("/track", json=call())
 
 
+def test_dashboard_data_is_collected_apart_from_its_drawing() -> None:
+    """collect() does the store reads of one refresh; render_fragment() draws plain data, with no store at all."""
+    from tokencost.server.dashboard import DashboardData, collect
+    from tokencost.server.render import render_fragment
+    from tokencost.stores import Group, Totals, store_from_url
+
+    now = dt.datetime(2026, 11, 30, 12, tzinfo=dt.timezone.utc).timestamp()
+    store = store_from_url("memory://")
+    tracker = CostTracker(store=store, print_summary=False, linkup_api_key=False)
+    tracker.track(model="gpt-4o", prompt_tokens=10_000, completion_tokens=500, metadata={"endpoint": "/chat"})
+    data = collect(store, "default", 3, time.time())
+    assert len(data.days) == 3
+    assert data.totals.requests == 1
+    assert [g.key for g in data.by_model] == ["gpt-4o"]
+    assert [e.model for e in data.recent] == ["gpt-4o"]
+    tracker.close()
+
+    from tokencost.money import to_units
+
+    units = to_units(Decimal("0.02"))
+    group = Group(key="m<1>", requests=2, cost_units=units)
+    drawn = DashboardData(
+        ledger="x",
+        now=now,
+        totals=Totals(requests=2, cost_units=units),
+        days=["2026-11-29", "2026-11-30"],
+        per_day={"2026-11-30": [("m<1>", units)]},
+        by_model=[group],
+        by_endpoint=[],
+        budgets=[],
+        recent=[],
+    )
+    html = render_fragment(drawn)
+    assert len(re.findall(r'<rect class="mark', html)) == 2  # the day's stack and the model's bar
+    assert "m&lt;1&gt;" in html
+    assert "m<1>" not in html
+    assert "$0.02" in html
+    assert "Data as of 2026-11-30 12:00:00 UTC." in html
+
+
 def test_dashboard_assets_are_package_data(client: TestClient) -> None:
     """The page, its style and its script come from files in the package; the inline script is the shipped one."""
     from importlib import resources
