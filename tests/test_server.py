@@ -653,6 +653,20 @@ def test_dashboard_data_is_collected_apart_from_its_drawing() -> None:
     assert "Data as of 2026-11-30 12:00:00 UTC." in html
 
 
+def test_a_drawing_bug_is_a_server_error_not_a_store_outage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the store reads of the dashboard count as an outage (503); a failure drawing them is a 500."""
+    from tokencost.server import routes
+
+    def broken(data: Any) -> str:
+        raise RuntimeError("drawing failed")
+
+    monkeypatch.setattr(routes, "render_fragment", broken)
+    with TestClient(create_app("memory://"), raise_server_exceptions=False) as c:
+        assert c.get("/").status_code == 500
+        assert c.get("/dashboard/fragment").status_code == 500
+        assert c.get("/health").status_code == 200
+
+
 def test_dashboard_assets_are_package_data(client: TestClient) -> None:
     """The page, its style and its script come from files in the package; the inline script is the shipped one."""
     from importlib import resources

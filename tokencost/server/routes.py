@@ -269,6 +269,7 @@ def _add_dashboard(app: FastAPI, served: Served) -> None:
     name, store, health = served.name, served.store, served.health
 
     def dashboard_data(days: int) -> DashboardData:
+        """Every store read of one look at the dashboard (a failure here is the store's: 503)."""
         return collect(store, name, days, time.time())
 
     @_route(app, "GET", "/", response_class=HTMLResponse, tags=["dashboard"])
@@ -279,11 +280,13 @@ def _add_dashboard(app: FastAPI, served: Served) -> None:
         """Serve the dashboard page."""
         status = 200
         try:
-            fragment = render_fragment(dashboard_data(days))
-            health.ok()
+            data = dashboard_data(days)
         except Exception as exc:
             health.failed("dashboard", exc)
             fragment, status = down_fragment(), 503
+        else:
+            health.ok()
+            fragment = render_fragment(data)  # outside the try: a drawing bug is a 500, not a store outage
         nonce = secrets.token_urlsafe(16)
         page = render_page(name, fragment, days=days, refresh=refresh, nonce=nonce)
         return HTMLResponse(page, status_code=status, headers=security_headers(nonce))
@@ -292,9 +295,9 @@ def _add_dashboard(app: FastAPI, served: Served) -> None:
     def get_fragment(days: Days = 14) -> HTMLResponse:
         """Serve the dashboard's charts (the page swaps them in every few seconds)."""
         try:
-            fragment = render_fragment(dashboard_data(days))
+            data = dashboard_data(days)
         except Exception as exc:
             health.failed("dashboard", exc)
             return HTMLResponse(down_fragment(), status_code=503, headers=security_headers(None))
         health.ok()
-        return HTMLResponse(fragment, headers=security_headers(None))
+        return HTMLResponse(render_fragment(data), headers=security_headers(None))
