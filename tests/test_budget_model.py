@@ -18,7 +18,6 @@ import os
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 
 import datetime as dt
-import gc
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -452,10 +451,9 @@ def budget_machine(harness: Harness) -> type[RuleBasedStateMachine]:
             """Close the tracker and open a new one on the same store and ledger (a process restart)."""
             assert self.tracker is not None
             _unregister(self.tracker)
-            # Collect the closed tracker here, not at a random allocation: today its finalizer, run by GC inside
-            # the next tracker's Redis/SQLite call (txn_lock held), deadlocks (see the report of this test).
+            # The closed tracker is left to the collector, which may finalize it inside the next tracker's store
+            # call (a store lock held): the finalizer must neither read a store nor wait on a lock.
             self.tracker = None
-            gc.collect()
             self._open()
 
         # -- invariants -----------------------------------------------------------------------------------
@@ -521,11 +519,10 @@ def model_redis_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def clean_globals() -> Iterator[None]:
     _clean_litellm_globals()
-    gc.freeze()  # litellm's heap out of the collector's way: restart's gc.collect() then takes milliseconds
     try:
         yield
     finally:
-        gc.unfreeze()
+        _clean_litellm_globals()
         _clean_litellm_globals()
 
 

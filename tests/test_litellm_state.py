@@ -282,3 +282,43 @@ def test_closed_tracker_never_comes_back(priced: FakeProvider) -> None:
 
 def _as_list(value: object) -> list[Any]:
     return value if isinstance(value, list) else []
+
+
+def test_a_tracker_collected_inside_a_store_call_does_not_deadlock() -> None:
+    """The collector may finalize an unreferenced tracker at any allocation, even inside another tracker's store
+    call with the store's lock held: the finalizer reads no store and waits on no lock (it used to re-enter the
+    store through sync_litellm_budget and hang; the stateful budget test found it)."""
+    import threading
+
+    from tokencost.stores.memory import MemoryStore
+
+    class CollectingStore(MemoryStore):
+        def __init__(self) -> None:
+            super().__init__("memory://")
+            self.held = threading.Lock()
+
+        def totals(self, ledger: str) -> Any:
+            with self.held:
+                gc.collect()  # finalizers of unreferenced trackers run here, this store's lock held
+                return super().totals(ledger)
+
+    store = CollectingStore()
+    live = CostTracker(budget=1, store=store, print_summary=False)
+    litellm.callbacks = [live]
+    litellm.completion(**MOCK)
+
+    def garbage() -> None:
+        CostTracker(store=store, print_summary=False)  # unreferenced, in reference cycles: freed by the collector
+
+    gc.collect()
+    gc.disable()  # the only collection is the one inside the store call
+    try:
+        garbage()
+        done = threading.Event()
+        worker = threading.Thread(target=lambda: (live.total_cost, done.set()), daemon=True)
+        worker.start()
+        worker.join(20)
+    finally:
+        gc.enable()
+    assert done.is_set(), "a tracker's finalizer deadlocked inside a store call"
+    live.close()
