@@ -561,3 +561,13 @@ def test_checks_of_one_counter_hold_the_amount_once(store: Store) -> None:
     tokens = [Check("total", limit_tokens=100), Check("total", limit_tokens=50)]
     assert store.reserve(LEDGER, "r4", tokens, 0, 50, ttl=60) is None
     assert store.reserve(LEDGER, "r5", tokens, 0, 1, ttl=60) == tokens[1]
+
+
+def test_tags_alike_as_text_count_once(store: Store) -> None:
+    """Tags 1 and "1" are one group "1" in every store (as the reference has it), not two counts of one group."""
+    reference = ReferenceStore()
+    for target in (store, reference):
+        target.record(LEDGER, make_event("t1", metadata={"tags": [1, "1", "x"]}))
+    groups = store.aggregate(LEDGER, "tag")
+    assert [(g.key, g.requests) for g in groups] == [("1", 1), ("x", 1)]
+    assert groups == reference.aggregate(LEDGER, "tag")

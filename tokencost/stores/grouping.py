@@ -22,10 +22,12 @@ __all__ = [
     "event_groups",
     "group_keys",
     "in_window",
+    "metadata_group",
     "ranked_groups",
     "repriced_sums",
     "repricing_moves",
     "sums_of",
+    "tag_groups",
     "unpriced_sums",
 ]
 
@@ -63,12 +65,22 @@ def group_keys(
     if by == "price_source":
         return [price_source or NONE_KEY]
     if by == "tag":
-        tags = metadata.get("tags")
-        if isinstance(tags, (list, tuple)) and tags:
-            return [str(t) for t in dict.fromkeys(tags)]
-        return [NONE_KEY]
-    value = metadata.get(by)
-    return [NONE_KEY if value is None else str(value)]
+        return list(tag_groups(metadata))
+    return [metadata_group(metadata, by)]
+
+
+def metadata_group(metadata: Mapping[str, Any], key: str) -> str:
+    """Return the group of metadata ``key`` (``"user"``...): its value as text, ``NONE_KEY`` when missing."""
+    value = metadata.get(key)
+    return NONE_KEY if value is None else str(value)
+
+
+def tag_groups(metadata: Mapping[str, Any]) -> tuple[str, ...]:
+    """Return the tag groups of metadata: each of its ``"tags"`` once, as text (``NONE_KEY`` without tags)."""
+    tags = metadata.get("tags")
+    if isinstance(tags, (list, tuple)) and tags:
+        return tuple(dict.fromkeys([str(t) for t in tags]))
+    return (NONE_KEY,)
 
 
 def event_groups(event: Event, by: str) -> list[str]:

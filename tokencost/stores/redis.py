@@ -75,9 +75,11 @@ from tokencost.stores.grouping import (
     day_key,
     event_groups,
     in_window,
+    metadata_group,
     ranked_groups,
     repricing_moves,
     sums_of,
+    tag_groups,
 )
 from tokencost.stores.queue import QUEUED_STORE_WRAPPED, Batch, Queued, WriteBehind, logger
 from tokencost.usage import Usage
@@ -101,6 +103,7 @@ _TOTALS_FIELDS = (
 )
 _SCRIPTS = ("record", "reserve", "release", "counters", "update_cost", "reservations")
 _SCAN_PAGE = 2000
+_NO_TAGS = (NONE_KEY,)  # the tag groups of an event without metadata
 _Call = tuple[str, Sequence[str], Sequence[Any]]  # (script name, keys, args)
 
 
@@ -238,16 +241,14 @@ def _group_increments(events: Sequence[Event]) -> dict[tuple[int, str], list[int
     kinds: dict[tuple[Any, ...], list[Event]] = {}
     for event in events:
         metadata = event.metadata
-        tags = metadata.get("tags")
-        user = metadata.get("user")
         kind = (
             event.model,
             event.provider,
             event.status,
-            event.price_source,
+            event.price_source or NONE_KEY,
             day_key(event.timestamp),
-            None if user is None else str(user),
-            tuple(str(t) for t in tags) if isinstance(tags, (list, tuple)) else None,
+            metadata_group(metadata, "user") if metadata else NONE_KEY,
+            tag_groups(metadata) if metadata else _NO_TAGS,
         )
         group = kinds.get(kind)
         if group is None:
@@ -257,15 +258,7 @@ def _group_increments(events: Sequence[Event]) -> dict[tuple[int, str], list[int
     out: dict[tuple[int, str], list[int]] = {}
     for (model, provider, status, source, day, user, tags), members in kinds.items():
         sums = sums_of(members)
-        values = (
-            [model],
-            [provider],
-            [NONE_KEY if user is None else user],
-            list(dict.fromkeys(tags)) if tags else [NONE_KEY],
-            [day],
-            [status],
-            [source or NONE_KEY],
-        )
+        values = ([model], [provider], [user], tags, [day], [status], [source])  # in DIMENSIONS order
         for index, groups in enumerate(values):
             for group in groups:
                 add_sums(out, (index + 1, group), sums)
