@@ -6,6 +6,9 @@ import os
 
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 
+import contextlib
+import socket
+import threading
 from collections.abc import Iterator
 
 import litellm
@@ -57,3 +60,35 @@ def tracker() -> Iterator[CostTracker]:
     litellm.callbacks = [t]
     yield t
     t.close()
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A loopback listener that accepts connections and reads what is sent, never answering."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            conn.settimeout(0.1)
+            held.append(conn)
+            for c in list(held):
+                with contextlib.suppress(OSError):
+                    c.recv(65536)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+    stop.set()
+    thread.join(5)
+    for c in held:
+        c.close()
+    listener.close()

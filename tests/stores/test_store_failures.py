@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -268,38 +267,6 @@ def test_a_redis_server_that_is_not_up_yet(request: pytest.FixtureRequest) -> No
 
 
 # -- a server that accepts connections and never answers ---------------------------------------------------------
-
-
-@pytest.fixture
-def silent_server() -> Iterator[str]:
-    """A loopback listener that accepts connections and reads what is sent, never answering."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                continue
-            conn.settimeout(0.1)
-            held.append(conn)
-            for c in list(held):
-                with contextlib.suppress(OSError):
-                    c.recv(65536)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
-    stop.set()
-    thread.join(5)
-    for c in held:
-        c.close()
-    listener.close()
 
 
 def test_a_redis_server_that_never_answers_raises_within_the_timeout(silent_server: str) -> None:
