@@ -188,3 +188,32 @@ def test_litellm_internals_for_current_at_return_are_there() -> None:
     tracker.close()
     gc.collect()
     assert "submit" not in executor.__dict__ and "ensure_initialized_and_enqueue" not in GLOBAL_LOGGING_WORKER.__dict__
+
+
+def test_an_async_call_after_a_sync_one_counts_it_even_when_its_event_lags(priced: FakeProvider) -> None:
+    """A sync call's success event lands on litellm's pool after the call returned; an async call the same thread
+    makes next, inside an event loop, is checked only once that event is in (here it lags by 300 ms, behind a
+    slow logger registered first)."""
+    import time as _time
+
+    from litellm.integrations.custom_logger import CustomLogger
+
+    class SlowLogger(CustomLogger):  # type: ignore[misc]
+        def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+            _time.sleep(0.3)
+
+    slow = SlowLogger()
+    tracker = CostTracker(budget="0.02", print_summary=False)
+    litellm.callbacks = [slow, tracker]
+    try:
+        litellm.completion(**_openai(priced))  # $0.02: the budget is spent once its event lands
+        sent = priced.request_count()
+
+        async def main() -> None:
+            with pytest.raises(BudgetExceededError):
+                await litellm.acompletion(**_openai(priced))
+
+        asyncio.run(main())
+        assert priced.request_count() == sent
+    finally:
+        litellm.logging_callback_manager.remove_callback_from_all_lists(slow, require_self=False)

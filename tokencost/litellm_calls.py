@@ -52,6 +52,7 @@ class Pending:
     budgets: tuple[ScopedBudget, ...]
     messages: Any = None
     ended: bool = False
+    in_loop: bool = False  # set up inside a running event loop (an async call, in flight while the loop runs)
 
 
 class LitellmCalls:
@@ -83,6 +84,7 @@ class LitellmCalls:
             scope=current_scope(),
             budgets=active_budgets(),
             messages=messages if stream else None,
+            in_loop=_loop_running(),
         )
         with self.lock:
             if call_id in self._seen or call_id in self._pending:
@@ -97,7 +99,12 @@ class LitellmCalls:
         if self.closed:
             return False
         pending = Pending(
-            thread=threading.get_ident(), stream=False, model=model, scope=current_scope(), budgets=active_budgets()
+            thread=threading.get_ident(),
+            stream=False,
+            model=model,
+            scope=current_scope(),
+            budgets=active_budgets(),
+            in_loop=_loop_running(),
         )
         with self.lock:
             if call_id in self._seen or call_id in self._pending:
@@ -259,33 +266,43 @@ class LitellmCalls:
 
     # -- current at return --------------------------------------------------------------------------------
     def await_returned(self) -> None:
-        """Wait for the success events of calls the current thread has made (and so has returned from)."""
+        """Wait for the success events of calls the current thread has made (and so has returned from).
+
+        Inside a running event loop only the thread's calls set up outside a loop are waited for (their events
+        land on litellm's pool within milliseconds); the loop's own calls may still be in flight.
+        """
         if not self._pending:
             return
-        try:
-            asyncio.get_running_loop()
-            return  # never block an event loop: its calls are recorded before they return anyway
-        except RuntimeError:
-            pass
-        if not self.wait_returned(time.monotonic() + RETURN_WAIT_S):
+        if not self.wait_returned(time.monotonic() + RETURN_WAIT_S, in_loop=_loop_running()):
             self.ledger.warn("late-events", "tokencost: litellm's success events are late; totals may lag")
 
-    def wait_returned(self, deadline: float) -> bool:
+    def wait_returned(self, deadline: float, *, in_loop: bool = False) -> bool:
         """Wait until no returned call waits for its event, or ``deadline`` (monotonic); False when it passed."""
         with self.lock:
-            while self._has_returned_pending():
+            while self._has_returned_pending(in_loop):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
                 self.returned.wait(left)
         return True
 
-    def _has_returned_pending(self) -> bool:
+    def _has_returned_pending(self, in_loop: bool = False) -> bool:
         """Whether a call that has returned still waits for its success event (call with ``lock`` held).
 
         Calls made by this thread, or by threads that have ended, have returned; a live thread's pending call
-        may still be in flight. A stream has returned once the consumer's thread ended it.
+        may still be in flight. A stream has returned once the consumer's thread ended it. ``in_loop``: the
+        caller runs in an event loop, where only this thread's calls made outside a loop have surely returned.
         """
         me = threading.get_ident()
+        if in_loop:
+            return any(p.thread == me and not p.in_loop and (not p.stream or p.ended) for p in self._pending.values())
         alive = {t.ident for t in threading.enumerate()} - {me}
         return any(p.thread not in alive and (not p.stream or p.ended) for p in self._pending.values())
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
