@@ -110,7 +110,10 @@ class Recorder:
                 status=status,
                 reason=reason or "no usage in response",
             )
-        price = self.lookup(model, provider)
+        try:  # self.lookup(), inlined: this is every call's path
+            price = self.prices.lookup(model, provider)
+        except Exception:
+            price = self.lookup(model, provider)  # logs the failing source once
         if price is not None and not cache_hit:
             tier = price.tier_above_tokens
             if tier is not None and usage.prompt_tokens > tier:
@@ -183,7 +186,7 @@ class Recorder:
         if checked is not event:
             ledger.warn(f"implausible:{event.model}", "tokencost: %s (model %s)", checked.reason, event.model)
             event = checked
-        charges = ledger.charges(event)
+        charges = ledger.charges(event) if ledger.budgets else ()
         reservation = admission.reservation if admission is not None else None
         if admission is not None and reservation is not None and event.cost_units is None and event.status != "pending":
             event = self._hold_unknown(event, admission)
