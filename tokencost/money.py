@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import math
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import TypeAlias
 
-__all__ = ["UNITS_PER_USD", "from_units", "parse_amount", "to_units"]
+__all__ = ["UNITS_PER_USD", "Money", "from_units", "parse_amount", "to_units"]
+
+# What the API accepts as a USD amount (``tokencost.typing`` re-exports it).
+Money: TypeAlias = Decimal | int | float | str
 
 UNITS_PER_USD = 10**12
 _PICO = Decimal(1).scaleb(-12)

@@ -28,16 +28,17 @@ of the package can use these aliases at runtime without an import cycle.
 from __future__ import annotations
 
 import importlib
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+
+from tokencost.money import Money
 
 if TYPE_CHECKING:
     from tokencost.pricing import PriceSource
 
 __all__ = ["Money", "OnStoreError", "Per", "PriceSource", "ReportWindow", "Unpriced", "Window"]
 
-Money: TypeAlias = Decimal | int | float | str
-"""A USD amount the API accepts: ``Decimal``, ``int``, ``float`` (read through ``str``, so 0.1 stays 0.1) or text."""
+# Money (re-exported from tokencost.money, so that low layers use it without importing this module): a USD amount
+# the API accepts: Decimal, int, float (read through str, so 0.1 stays 0.1) or text.
 
 Window: TypeAlias = Literal["total", "day", "month"]
 """The window a ``Budget`` resets on."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from tokencost.pricing._price import Price
 
 if TYPE_CHECKING:
-    from tokencost.typing import Money  # tokencost.typing loads tokencost.pricing (PriceSource)
+    from tokencost.money import Money
 
 __all__ = ["OverrideSource", "load_prices", "register_price"]
 
