@@ -171,15 +171,35 @@ def marks(driver: webdriver.Chrome, section: str) -> list[Any]:
     return list(driver.find_elements(By.CSS_SELECTOR, f"#{section} svg rect.mark"))
 
 
+def page_state(driver: webdriver.Chrome) -> dict[str, Any]:
+    """Read what a refreshing page shows in one script run, so a redraw cannot replace elements between reads."""
+    script = """
+    const text = (id) => document.getElementById(id).textContent;
+    return {marks: document.querySelectorAll("#by-model svg rect.mark").length, recent: text("recent"),
+            endpoints: text("by-endpoint"), status: text("status")};
+    """
+    return dict(driver.execute_script(script))
+
+
 def wait_for(driver: webdriver.Chrome, condition: Callable[[webdriver.Chrome], Any], timeout: float = 15) -> Any:
     """Wait until ``condition(driver)`` is truthy."""
     return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
 
 
+def wait_for_state(driver: webdriver.Chrome, shows: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """Wait until the page's state (one ``page_state`` read) ``shows`` what is expected; return that state."""
+
+    def read(d: webdriver.Chrome) -> dict[str, Any] | None:
+        state = page_state(d)
+        return state if shows(state) else None
+
+    return dict(wait_for(driver, read))
+
+
 def test_charts_draw_the_seeded_data(driver: webdriver.Chrome, seeded: tuple[str, int]) -> None:
     """Each chart has a rendered mark per seeded series: day x model stacks, models, endpoints, budget gauges."""
     base, count = seeded
-    driver.get(f"{base}/?refresh=1")
+    driver.get(f"{base}/?refresh=60")
     assert driver.title == "tokencost · default"
     daily = marks(driver, "daily")
     # Four models over five days: every day with calls has at least one stacked segment, at most four.
@@ -224,15 +244,15 @@ def test_page_refreshes_without_reload(driver: webdriver.Chrome, seeded: tuple[s
     base, _ = seeded
     driver.get(f"{base}/?refresh=1")
     driver.execute_script("window.tokencostMarker = 42;")
-    before = len(marks(driver, "by-model"))
+    before = page_state(driver)["marks"]
     probe = "refresh-probe-model"
     register_price(probe, input_per_mtok=1, output_per_mtok=2)
     post(base, model=probe, input_tokens=1_000, output_tokens=100, endpoint="/probe")
-    wait_for(driver, lambda d: probe in d.find_element(By.ID, "recent").text)
+    shown = wait_for_state(driver, lambda state: probe in state["recent"])
     assert driver.execute_script("return window.tokencostMarker") == 42  # same document: no reload
-    assert len(marks(driver, "by-model")) == before + 1
-    assert "/probe" in driver.find_element(By.ID, "by-endpoint").text
-    assert "live" in driver.find_element(By.ID, "status").text
+    assert shown["marks"] == before + 1
+    assert "/probe" in shown["endpoints"]
+    assert "live" in shown["status"]
 
 
 def test_page_survives_a_server_outage(driver: webdriver.Chrome, tmp_path: Path) -> None:
@@ -241,10 +261,10 @@ def test_page_survives_a_server_outage(driver: webdriver.Chrome, tmp_path: Path)
     seed_worker(url, days=2)
     with live_server(create_app(url)) as base:
         driver.get(f"{base}/?refresh=1")
-        drawn = len(marks(driver, "by-model"))
+        drawn = page_state(driver)["marks"]
         assert drawn > 0
-    wait_for(driver, lambda d: "cannot refresh" in d.find_element(By.ID, "status").text)
-    assert len(marks(driver, "by-model")) == drawn
+    outage = wait_for_state(driver, lambda state: "cannot refresh" in state["status"])
+    assert outage["marks"] == drawn
 
 
 def test_demo_dashboard_screenshot(driver: webdriver.Chrome, tmp_path: Path) -> None:
