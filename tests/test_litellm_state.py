@@ -9,6 +9,7 @@ import asyncio
 import gc
 import logging
 import sys
+import threading
 import time
 import weakref
 from decimal import Decimal
@@ -188,6 +189,47 @@ def _framework_sets_callbacks(logger: _FrameworkLogger, everything: bool) -> Non
         litellm.success_callback = []
         litellm._async_success_callback = []
         litellm.input_callback = []
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_sync_calls_count_at_return_while_litellm_pool_lags_and_lists_are_emptied(
+    priced: FakeProvider, stream: bool
+) -> None:
+    """litellm's logging pool has not run a sync call's success handler when the caller reads the totals (a busy
+    pool: here every worker is held), and a framework empties litellm's success lists meanwhile (CrewAI). The
+    call counts at return all the same, and the crossing call refuses the next one, with no request sent."""
+    from litellm.litellm_core_utils.thread_pool_executor import executor
+
+    tracker = CostTracker(budget="0.03", print_summary=False)
+    other = _FrameworkLogger()
+    litellm.callbacks = [tracker, other]
+    gate = threading.Event()
+    held = [executor.submit(gate.wait, 30) for _ in range(max(1, int(executor._max_workers)))]
+
+    def call() -> None:
+        if stream:
+            for _ in litellm.completion(**_openai(priced), stream=True, stream_options={"include_usage": True}):
+                pass
+        else:
+            litellm.completion(**_openai(priced))
+        _framework_sets_callbacks(other, everything=True)
+
+    try:
+        call()
+        assert (tracker.request_count, tracker.total_cost) == (1, Decimal("0.02"))
+        call()  # $0.04: crosses $0.03
+        assert tracker.request_count == 2
+        sent = priced.request_count()
+        with pytest.raises(BudgetExceededError):
+            litellm.completion(**_openai(priced))
+        assert priced.request_count() == sent
+    finally:
+        gate.set()
+        for future in held:
+            future.result(timeout=30)
+    tracker.flush(10)
+    assert tracker.request_count == 2  # litellm's own deliveries, once the pool ran them, were not counted again
+    tracker.close()
 
 
 class _Reassigner(_FrameworkLogger):

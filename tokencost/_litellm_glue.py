@@ -366,6 +366,8 @@ def _patch_executor() -> Any:
         try:
             logging_obj = _logging_of(fn, args)
             call_id = getattr(logging_obj, "litellm_call_id", None) if logging_obj is not None else None
+            if call_id and not kwargs.get("for_async_request"):
+                _record_submitted(logging_obj, fn, args, kwargs)
             if call_id:
                 model = str(logging_obj.model_call_details.get("model") or getattr(logging_obj, "model", "") or "")
                 trackers = registry.active()
@@ -399,6 +401,22 @@ def _patch_executor() -> Any:
 
     executor.submit = submit
     return submit
+
+
+def _record_submitted(logging_obj: Any, fn: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+    """Record a sync call's success event now, in the caller's thread, from what litellm hands its pool.
+
+    litellm submits ``success_handler(result, start_time, end_time, cache_hit)`` (behind ``ctx.run`` for plain
+    calls) before the call returns, or in the consumer's thread when a stream ends. Recording it here makes the
+    call current at return without waiting for the pool, and counts it even when a framework empties litellm's
+    success lists before the pool runs the handler; litellm's own delivery later is de-duplicated by call id.
+    """
+    handler_args = args if getattr(fn, "__name__", None) == "success_handler" else args[1:]
+    result = handler_args[0] if handler_args else kwargs.get("result")
+    if getattr(result, "usage", None) is None:
+        return
+    cache_hit = handler_args[3] if len(handler_args) > 3 else kwargs.get("cache_hit")
+    record_now(logging_obj, result, cache_hit=bool(cache_hit), stream=bool(getattr(logging_obj, "stream", False)))
 
 
 def _patch_worker() -> Any:
@@ -448,6 +466,9 @@ def record_now(logging_obj: Any, result: Any, *, cache_hit: bool = False, stream
         return
     kwargs: dict[str, Any] = dict(logging_obj.model_call_details)
     kwargs.setdefault("litellm_call_id", getattr(logging_obj, "litellm_call_id", None))
+    hidden = getattr(result, "_hidden_params", None)
+    if kwargs.get("response_cost") is None and isinstance(hidden, Mapping):
+        kwargs["response_cost"] = hidden.get("response_cost")  # litellm's figure, set before it hands the result over
     if cache_hit:
         kwargs["cache_hit"] = True
     if stream:
