@@ -484,3 +484,68 @@ def test_cache_stats_count_litellm_cache_hits_too(fake: FakeProvider, tracker: C
     assert stats.misses == 1  # the wrapped client's first lookup
     tracker.reset()
     assert tracker.cache_stats == CacheStats()
+
+
+# -- where the hits are shown ------------------------------------------------------------------------------------
+def test_summary_and_report_show_the_hits(fake: FakeProvider, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from tokencost.cli import main
+
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    tracker = CostTracker(store=url, print_summary=False)
+    try:
+        client = wrap(tracker, "openai", fake, "memory")
+        create("openai", client)
+        create("openai", client)
+        create("openai", client)
+        cost = tracker.history[0]["cost"]
+        summary = tracker.summary()
+        assert (summary.cache_hits, summary.cache_hits_saved_usd) == (2, cost * 2)
+        assert summary.to_dict()["cache_hits"] == 2
+        assert summary.to_dict()["cache_hits_saved_usd"] == str(cost * 2)
+    finally:
+        tracker.close()
+    result = CliRunner().invoke(main, ["report", "--store", url], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "Response cache: 2 calls answered from cache, saved $" in result.stdout
+    data = json.loads(CliRunner().invoke(main, ["report", "--store", url, "--json"]).stdout)
+    assert (data["cache_hits"], Decimal(data["cache_hits_saved_usd"])) == (2, cost * 2)
+
+
+def test_no_hits_no_response_cache_line(fake: FakeProvider, tracker: CostTracker) -> None:
+    from rich.console import Console
+
+    create("openai", wrap(tracker, "openai", fake, "memory"))
+    console = Console(width=120, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    console.print(tracker.summary())
+    text = console.export_text()
+    assert "gpt-4o" in text
+    assert "Response cache" not in text
+    console.file.close()
+
+
+EXIT_SCRIPT = """
+import openai
+from tokencost import CostTracker
+from tokencost.testing import FakeProvider
+
+with FakeProvider() as fake:
+    tracker = CostTracker()
+    client = tracker.wrap_openai(openai.OpenAI(api_key="sk-fake", base_url=fake.openai_base), cache="memory")
+    for _ in range(2):
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+print("done")
+"""
+
+
+def test_exit_summary_shows_the_hits() -> None:
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COLUMNS": "120", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    out = subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT], capture_output=True, text=True, timeout=120, env=env, check=True
+    )
+    assert out.stdout.strip() == "done"
+    assert "Response cache: 1 call answered from cache, saved $" in out.stderr
