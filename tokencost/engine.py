@@ -170,6 +170,7 @@ class Engine:
             clean_metadata(metadata) if metadata else {},
             status=status,
             reason=reason,
+            cache_hit=status == "cache_hit",
         )
         return self.recorder.commit(event, active_budgets(), admission if isinstance(admission, Admission) else None)
 

@@ -329,6 +329,8 @@ class Summary:
     window: str = "all time"
     since: dt.datetime | None = None
     until: dt.datetime | None = None
+    cache_hits: int = 0  # calls answered from a response cache (status cache_hit), nothing sent
+    cache_hits_saved_usd: Decimal = Decimal(0)  # what those calls would have cost
 
     @property
     def prompt_tokens(self) -> int:
@@ -368,6 +370,8 @@ class Summary:
             "completion_tokens": self.completion_tokens,
             "tokens": dict(self.tokens),
             "cached_share": None if cached is None else _dec(cached),
+            "cache_hits": self.cache_hits,
+            "cache_hits_saved_usd": _dec(self.cache_hits_saved_usd),
             "rows": [row.to_dict() for row in self.rows],
             "budgets": [_budget_dict(line) for line in self.budgets],
         }
@@ -386,13 +390,20 @@ class Summary:
             yield Text(f"… and {len(self.rows) - MAX_ROWS} more {self.by} values (to_dict() / --json has all)")
         if self.unpriced:
             yield self._unpriced_line()
-        if self.tokens["cache_read"] or self.saved_by_cache_usd:
+        prompt_saved = self.saved_by_cache_usd - self.cache_hits_saved_usd  # response-cache hits: next line
+        if self.tokens["cache_read"] or prompt_saved:
             cached = self.cached_share
             yield Text.assemble(
                 ("Prompt cache: ", "bold"),
                 f"{self.tokens['cache_read']:,} of {self.prompt_tokens:,} input tokens read from cache "
                 f"({_percent(cached)}), saved ",
-                (_usd(self.saved_by_cache_usd), "green"),
+                (_usd(prompt_saved), "green"),
+            )
+        if self.cache_hits:
+            yield Text.assemble(
+                ("Response cache: ", "bold"),
+                f"{self.cache_hits:,} {'call' if self.cache_hits == 1 else 'calls'} answered from cache, saved ",
+                (_usd(self.cache_hits_saved_usd), "green"),
             )
         yield from self._render_budgets()
 
@@ -521,6 +532,8 @@ def build_summary(
     if by == "day":
         rows.sort(key=lambda row: row.key)
     lines = budget_lines(store, ledger, budgets, now)
+    status_groups = groups if by == "status" else store.aggregate(ledger, "status", start, stop)
+    hits = next((g for g in status_groups if g.key == "cache_hit"), None)
     since_dt, until_dt = _utc(start), _utc(stop)
     return Summary(
         ledger=ledger,
@@ -541,6 +554,8 @@ def build_summary(
         window=_window_label(window, since_dt, until_dt),
         since=since_dt,
         until=until_dt,
+        cache_hits=0 if hits is None else hits.requests,
+        cache_hits_saved_usd=Decimal(0) if hits is None else from_units(hits.saved_units),
     )
 
 

@@ -35,6 +35,7 @@ from tokencost.usage import Usage
 
 if TYPE_CHECKING:
     from tokencost.reports import Summary
+    from tokencost.response_cache import CacheStats
     from tokencost.typing import Money, OnStoreError, ReportWindow
 
 __all__ = ["CostTracker"]
@@ -172,6 +173,14 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         return from_units(self._totals().saved_units)
 
     @property
+    def cache_stats(self) -> CacheStats:
+        """Response caching: ``hits`` and ``saved`` (USD) of the ledger (litellm's cache and the wrapped clients'),
+        ``misses`` of the wrapped clients' caches in this process."""
+        from tokencost.response_cache import cache_stats
+
+        return cache_stats(self)
+
+    @property
     def history(self) -> list[dict[str, Any]]:
         """Every recorded call as a dict (money as ``Decimal``, ``timestamp`` ISO-8601 UTC), oldest first."""
         return [event.to_dict() for event in self.events()]
@@ -272,6 +281,9 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         self.ledger.safe("reset", lambda: self.store.reset(self.name))
         self.recorder.reset()
         sync_litellm_budget()
+        from tokencost.response_cache import reset_stats
+
+        reset_stats(self)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every call that has returned is recorded and the store made it durable.
@@ -479,17 +491,27 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
             self, provider, model, response, estimate_missing=estimate_missing, metadata=metadata, messages=messages
         )
 
-    def wrap_openai(self, client: _C, *, provider: str = "openai", estimate_missing: bool = False) -> _C:
-        """Return ``client`` (an ``openai.OpenAI`` or ``AsyncOpenAI``) with every call priced and budgeted."""
+    def wrap_openai(
+        self, client: _C, *, provider: str = "openai", estimate_missing: bool = False, cache: Any = None
+    ) -> _C:
+        """Return ``client`` (an ``openai.OpenAI`` or ``AsyncOpenAI``) with every call priced and budgeted.
+
+        ``cache``: ``"memory"``, ``"disk"``, a folder path or a litellm ``Cache`` answers identical calls for free.
+        """
         from tokencost.wrappers import wrap_openai
 
-        return wrap_openai(self, client, provider=provider, estimate_missing=estimate_missing)
+        return wrap_openai(self, client, provider=provider, estimate_missing=estimate_missing, cache=cache)
 
-    def wrap_anthropic(self, client: _C, *, provider: str = "anthropic", estimate_missing: bool = False) -> _C:
-        """Return ``client`` (an ``anthropic.Anthropic`` or ``AsyncAnthropic``) with every call priced and budgeted."""
+    def wrap_anthropic(
+        self, client: _C, *, provider: str = "anthropic", estimate_missing: bool = False, cache: Any = None
+    ) -> _C:
+        """Return ``client`` (an ``anthropic.Anthropic`` or ``AsyncAnthropic``) with every call priced and budgeted.
+
+        ``cache`` works as in ``wrap_openai``.
+        """
         from tokencost.wrappers import wrap_anthropic
 
-        return wrap_anthropic(self, client, provider=provider, estimate_missing=estimate_missing)
+        return wrap_anthropic(self, client, provider=provider, estimate_missing=estimate_missing, cache=cache)
 
     def estimate_cost(self, model: str, messages: Any = None, max_tokens: int | None = None) -> Decimal | None:
         """Estimate a call's cost in USD before making it: prompt counted by litellm's token counter, plus

@@ -19,6 +19,7 @@ a malformed payload is recorded unpriced with the reason. Not intercepted (so ne
 from __future__ import annotations
 
 import contextvars
+import copy
 import functools
 import inspect
 import logging
@@ -31,6 +32,7 @@ from tokencost.budgets import current_scope
 from tokencost.errors import BudgetExceededError
 from tokencost.extractors import NO_USAGE, extract_usage, usage_extractor
 from tokencost.metadata import call_metadata
+from tokencost.response_cache import CacheProbe, ResponseCache, open_cache
 from tokencost.usage import Usage, UsageError, read_field
 from tokencost.worst_case import WorstCaseRequest
 
@@ -43,6 +45,8 @@ __all__ = ["ESTIMATED", "track_response", "wrap_anthropic", "wrap_openai"]
 log = logging.getLogger("tokencost")
 
 _C = TypeVar("_C")
+# What ``cache=`` takes: "memory", "disk", a folder path, a litellm ``Cache``, or None (no caching).
+CacheSpec = Any
 
 ESTIMATED = "estimated: no usage in response"
 _BROKEN = "stream broken off before its end"
@@ -100,12 +104,24 @@ def track_response(
 
 
 # -- wrapping ---------------------------------------------------------------------------------------------------
-def wrap_openai(tracker: Tracking, client: _C, *, provider: str = "openai", estimate_missing: bool = False) -> _C:
+def wrap_openai(
+    tracker: Tracking,
+    client: _C,
+    *,
+    provider: str = "openai",
+    estimate_missing: bool = False,
+    cache: CacheSpec = None,
+) -> _C:
     """Return ``client`` (``openai.OpenAI`` or ``AsyncOpenAI``) with every costly call tracked by ``tracker``.
 
     Streams get ``stream_options={"include_usage": True}`` when the caller did not set ``stream_options``'
     ``include_usage``, and the usage-only chunk that adds is not shown to that caller. ``provider`` names the
     price list for OpenAI-compatible servers (e.g. ``"groq"`` with ``base_url`` pointing there).
+
+    ``cache`` (``"memory"``, ``"disk"``, a folder path or a litellm ``Cache``) answers an identical
+    ``chat.completions.create``, ``responses.create`` or ``embeddings.create`` call from the cache: nothing is
+    sent, the SDK's own object (or a replayed stream of its chunks) is returned, and the call is recorded with
+    status ``cache_hit``, cost 0 and the saving of the call it replaces (see ``tokencost.response_cache``).
 
     Example::
 
@@ -114,15 +130,23 @@ def wrap_openai(tracker: Tracking, client: _C, *, provider: str = "openai", esti
         tracker.total_cost
 
     Raises:
-        TypeError: for a provider that is not a non-empty str.
+        TypeError: for a provider that is not a non-empty str, or a cache that is not one of the above.
     """
-    return cast(_C, _wrap(tracker, client, provider, estimate_missing, _OPENAI_METHODS))
+    return cast(_C, _wrap(tracker, client, provider, estimate_missing, _OPENAI_METHODS, cache))
 
 
-def wrap_anthropic(tracker: Tracking, client: _C, *, provider: str = "anthropic", estimate_missing: bool = False) -> _C:
+def wrap_anthropic(
+    tracker: Tracking,
+    client: _C,
+    *,
+    provider: str = "anthropic",
+    estimate_missing: bool = False,
+    cache: CacheSpec = None,
+) -> _C:
     """Return ``client`` (``anthropic.Anthropic`` or ``AsyncAnthropic``) with every costly call tracked.
 
     Streams are priced from ``message_start`` (input and cache tokens) and ``message_delta`` (output tokens).
+    ``cache`` works as in ``wrap_openai``, for ``messages.create`` and ``beta.messages.create``.
 
     Example::
 
@@ -130,9 +154,9 @@ def wrap_anthropic(tracker: Tracking, client: _C, *, provider: str = "anthropic"
         client.messages.create(model="claude-sonnet-4-5", max_tokens=512, messages=[...])
 
     Raises:
-        TypeError: for a provider that is not a non-empty str.
+        TypeError: for a provider that is not a non-empty str, or a cache that is not one of ``wrap_openai``'s.
     """
-    return cast(_C, _wrap(tracker, client, provider, estimate_missing, _ANTHROPIC_METHODS))
+    return cast(_C, _wrap(tracker, client, provider, estimate_missing, _ANTHROPIC_METHODS, cache))
 
 
 _OPENAI_METHODS: dict[tuple[str, ...], str] = {
@@ -154,7 +178,9 @@ _ANTHROPIC_METHODS: dict[tuple[str, ...], str] = {
 _CLIENT_COPIES = frozenset({"with_options", "copy"})
 
 
-def _wrap(tracker: Tracking, client: Any, provider: str, estimate_missing: bool, methods: Any) -> _Proxy:
+def _wrap(
+    tracker: Tracking, client: Any, provider: str, estimate_missing: bool, methods: Any, cache: CacheSpec = None
+) -> _Proxy:
     if not callable(getattr(tracker, "record_usage", None)) or not hasattr(tracker, "enforcer"):
         raise TypeError(f"tracker must be a CostTracker, not {type(tracker).__name__}")
     if not isinstance(provider, str) or not provider.strip():
@@ -165,6 +191,8 @@ def _wrap(tracker: Tracking, client: Any, provider: str, estimate_missing: bool,
         "Async"
     )
     hooks = _Hooks(tracker, provider.strip().lower(), bool(estimate_missing), is_async, methods)
+    hooks.cache = open_cache(tracker, cache)
+    hooks.base_url = _base_url(client)
     return _Proxy(client, hooks, ())
 
 
@@ -185,6 +213,17 @@ class _Hooks:
         self.is_async = is_async
         self.methods = methods
         self.prefixes = frozenset(path[:i] for path in methods for i in range(1, len(path)))
+        self.cache: ResponseCache | None = None
+        self.base_url = ""  # part of a cache key: the same call to another server is another answer
+
+    def for_client(self, client: Any) -> _Hooks:
+        """These hooks for a copy of the client (``with_options``), which may talk to another server."""
+        base_url = _base_url(client)
+        if base_url == self.base_url:
+            return self
+        hooks = copy.copy(self)
+        hooks.base_url = base_url
+        return hooks
 
 
 class _Proxy:
@@ -209,7 +248,7 @@ class _Proxy:
         path = (*object.__getattribute__(self, "_tc_path"), name)
         kind = hooks.methods.get(path)
         if kind is not None and callable(value):
-            return _tracked_method(hooks, kind, value)
+            return _tracked_method(hooks, kind, value, path)
         if path in hooks.prefixes:
             return _Proxy(value, hooks, path)
         if len(path) == 1 and name in _CLIENT_COPIES and callable(value):
@@ -246,7 +285,8 @@ class _Proxy:
 def _copying(hooks: _Hooks, method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def copy(*args: Any, **kwargs: Any) -> Any:
-        return _Proxy(method(*args, **kwargs), hooks, ())
+        client = method(*args, **kwargs)
+        return _Proxy(client, hooks.for_client(client), ())
 
     return copy
 
@@ -260,7 +300,7 @@ def _is_given(value: Any) -> bool:
 class _Call:
     """One intercepted call: admitted before the request, recorded (or released) exactly once after it."""
 
-    def __init__(self, hooks: _Hooks, kind: str, kwargs: dict[str, Any]) -> None:
+    def __init__(self, hooks: _Hooks, kind: str, kwargs: dict[str, Any], *, admit: bool = True) -> None:
         self.hooks = hooks
         self.kind = kind
         model = kwargs.get("model")
@@ -284,8 +324,11 @@ class _Call:
         self.hide_usage_chunk = False
         self.admission: Any = None
         self.sent = False
+        self.recorded: Usage | None = None  # the usage recorded with status ok (what a cache entry keeps)
         self._done = False
         self._lock = threading.Lock()  # guards _done
+        if not admit:  # a cache hit: nothing is sent, so no budget is checked
+            return
         max_tokens = next(
             (
                 kwargs[k]
@@ -347,6 +390,8 @@ class _Call:
         """Record the call once; never raise."""
         if not self.claim():
             return
+        if status == "ok" and reason is None:
+            self.recorded = usage
         try:
             self.context.run(
                 self.hooks.tracker.record_usage,
@@ -393,7 +438,7 @@ class _Call:
         self.record(None, reason=reason, model=model)
 
 
-def _tracked_method(hooks: _Hooks, kind: str, method: Callable[..., Any]) -> Callable[..., Any]:
+def _tracked_method(hooks: _Hooks, kind: str, method: Callable[..., Any], path: tuple[str, ...]) -> Callable[..., Any]:
     if hooks.is_async and kind == "messages_stream":
 
         @functools.wraps(method)
@@ -412,6 +457,17 @@ def _tracked_method(hooks: _Hooks, kind: str, method: Callable[..., Any]) -> Cal
 
         @functools.wraps(method)
         async def tracked_async(*args: Any, **kwargs: Any) -> Any:
+            probe = _probe(hooks, path, kwargs, args)
+            if probe is not None:
+                try:
+                    entry = await probe.aget()
+                except Exception as exc:
+                    _cache_failed(hooks, "get", exc)
+                    entry = None
+                if entry is not None:
+                    served = _serve_hit(hooks, kind, kwargs, probe, entry)
+                    if served is not _MISS:
+                        return served
             call = _Call(hooks, kind, kwargs)
             try:
                 result = await method(*args, **call.prepare(kwargs))
@@ -420,14 +476,30 @@ def _tracked_method(hooks: _Hooks, kind: str, method: Callable[..., Any]) -> Cal
                 raise
             call.sent = True
             if call.stream:
-                return _AsyncStream(result, _Watch(call))
+                return _AsyncStream(result, _Watch(call, probe))
             call.record_response(result)
+            if probe is not None and call.recorded is not None:
+                try:
+                    await probe.aput(probe.entry(_response_model(result), call.recorded, result))
+                except Exception as exc:
+                    _cache_failed(hooks, "put", exc)
             return result
 
         return tracked_async
 
     @functools.wraps(method)
     def tracked(*args: Any, **kwargs: Any) -> Any:
+        probe = _probe(hooks, path, kwargs, args)
+        if probe is not None:
+            try:
+                entry = probe.get()
+            except Exception as exc:
+                _cache_failed(hooks, "get", exc)
+                entry = None
+            if entry is not None:
+                served = _serve_hit(hooks, kind, kwargs, probe, entry)
+                if served is not _MISS:
+                    return served
         call = _Call(hooks, kind, kwargs)
         try:
             result = method(*args, **call.prepare(kwargs))
@@ -438,19 +510,70 @@ def _tracked_method(hooks: _Hooks, kind: str, method: Callable[..., Any]) -> Cal
             return _StreamManager(result, call)
         call.sent = True
         if call.stream:
-            return _SyncStream(result, _Watch(call))
+            return _SyncStream(result, _Watch(call, probe))
         call.record_response(result)
+        if probe is not None and call.recorded is not None:
+            try:
+                probe.put(probe.entry(_response_model(result), call.recorded, result))
+            except Exception as exc:
+                _cache_failed(hooks, "put", exc)
         return result
 
     return tracked
+
+
+# -- response cache -----------------------------------------------------------------------------------------------
+_MISS = object()
+
+
+def _probe(hooks: _Hooks, path: tuple[str, ...], kwargs: dict[str, Any], args: tuple[Any, ...]) -> CacheProbe | None:
+    """The cache lookup of a call, or None (no cache, a method or arguments that are not cached)."""
+    if hooks.cache is None or args:
+        return None
+    try:
+        return hooks.cache.probe(path, hooks.provider, hooks.base_url, kwargs)
+    except Exception as exc:
+        _cache_failed(hooks, "key", exc)
+        return None
+
+
+def _serve_hit(hooks: _Hooks, kind: str, kwargs: dict[str, Any], probe: CacheProbe, entry: Any) -> Any:
+    """Return the cached answer (recorded as a ``cache_hit``), or ``_MISS`` when the entry does not read back."""
+    try:
+        result, usage, model = probe.rebuild(entry, is_async=hooks.is_async)
+    except Exception as exc:
+        _cache_failed(hooks, "read", exc)
+        return _MISS
+    # Recorded before the caller sees it (current at return); never refused: nothing is sent or billed.
+    _Call(hooks, kind, kwargs, admit=False).record(usage, status="cache_hit", model=model)
+    return result
+
+
+def _cache_failed(hooks: _Hooks, what: str, exc: Exception) -> None:
+    """A cache that fails never fails the call: it is sent (and not cached); logged once per kind of failure."""
+    hooks.tracker.ledger.warn(
+        f"response-cache:{what}:{type(exc).__name__}",
+        "tokencost: the response cache failed (%s: %r); the call is sent",
+        what,
+        exc,
+    )
+
+
+def _base_url(client: Any) -> str:
+    try:
+        return str(getattr(client, "base_url", "") or "")
+    except Exception:
+        return ""
 
 
 # -- streams ----------------------------------------------------------------------------------------------------
 class _Watch:
     """What a stream has shown so far; records the call when the stream ends or is dropped."""
 
-    def __init__(self, call: _Call) -> None:
+    def __init__(self, call: _Call, probe: CacheProbe | None = None) -> None:
         self.call = call
+        self.probe = probe  # a stream read to its end is cached: every item the caller saw, in order
+        self.seen: list[Any] | None = [] if probe is not None else None
         self.usage: Any = None  # OpenAI: the usage chunk's usage; Responses: the final response's usage
         self.start_usage: Any = None  # Anthropic message_start usage
         self.delta_usage: list[Any] = []  # Anthropic message_delta usages
@@ -462,17 +585,50 @@ class _Watch:
     # -- observe -----------------------------------------------------------------------------------------
     def observe(self, item: Any) -> bool:
         """Note what ``item`` carries; return whether the caller sees it. Never raises."""
+        shown = True
         try:
             kind = self.call.kind
             if kind == "chat":
-                return self._observe_chat(item)
-            if kind == "responses":
+                shown = self._observe_chat(item)
+            elif kind == "responses":
                 self._observe_responses(item)
             else:
                 self._observe_messages(item)
         except Exception as exc:
             log.debug("tokencost: could not read a stream item: %r", exc)
-        return True
+        if shown and self.seen is not None:
+            self.seen.append(item)
+        return shown
+
+    def _cache_entry(self) -> tuple[CacheProbe, str] | None:
+        """The cache entry of a stream read to its end and recorded with its usage (else None), once."""
+        probe, seen, usage = self.probe, self.seen, self.call.recorded
+        self.probe = self.seen = None
+        if probe is None or seen is None or usage is None:
+            return None
+        try:
+            return probe, probe.entry(self.model, usage, seen)
+        except Exception as exc:
+            _cache_failed(self.call.hooks, "entry", exc)
+            return None
+
+    def save(self) -> None:
+        """Cache a stream that was read to its end (sync clients). Never raises."""
+        found = self._cache_entry()
+        if found is not None:
+            try:
+                found[0].put(found[1])
+            except Exception as exc:
+                _cache_failed(self.call.hooks, "put", exc)
+
+    async def asave(self) -> None:
+        """Cache a stream that was read to its end (async clients). Never raises."""
+        found = self._cache_entry()
+        if found is not None:
+            try:
+                await found[0].aput(found[1])
+            except Exception as exc:
+                _cache_failed(self.call.hooks, "put", exc)
 
     def _observe_chat(self, chunk: Any) -> bool:
         if not self.model:
@@ -650,6 +806,7 @@ class _SyncStream(_StreamBase):
                 item = self._tc_target.__next__()
             except StopIteration:
                 watch.finish(complete=True)
+                watch.save()
                 raise
             except BaseException:
                 watch.finish(complete=False)
@@ -689,6 +846,7 @@ class _AsyncStream(_StreamBase):
                 item = await self._tc_target.__anext__()
             except StopAsyncIteration:
                 watch.finish(complete=True)
+                await watch.asave()
                 raise
             except BaseException:
                 watch.finish(complete=False)
