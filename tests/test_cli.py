@@ -410,9 +410,10 @@ def test_serve_without_the_server_extra_prints_the_pip_command(ledger: str, monk
     assert_one_line_error(run("serve", "--store", ledger), "pip install 'tokencost[server]'")
 
 
-def test_serve_a_missing_ledger_is_one_line(tmp_path: Path) -> None:
-    """serve checks the store first: a missing SQLite file is one line."""
-    assert_one_line_error(run("serve", "--store", f"sqlite:///{tmp_path / 'none.db'}"), "does not exist")
+def test_reports_still_refuse_a_missing_ledger(tmp_path: Path) -> None:
+    """report never creates a ledger: a typo in --store is one line, and no file appears."""
+    assert_one_line_error(run("report", "--store", f"sqlite:///{tmp_path / 'none.db'}"), "does not exist")
+    assert not (tmp_path / "none.db").exists()
 
 
 # ---------------------------------------------------------------------------------------------------- processes
@@ -428,6 +429,8 @@ def child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("TOKENCOST_STORE", "TOKENCOST_NAME")}
     env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
     env["COLUMNS"] = "100"
+    # This checkout's package, also from another working folder.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     return env
 
 
@@ -454,6 +457,43 @@ def wait_for_port(port: int, proc: subprocess.Popen[str], timeout: float = 60) -
                 return
         time.sleep(0.1)
     raise AssertionError("serve did not listen in time")
+
+
+def post_json(url: str, body: dict[str, object]) -> dict[str, object]:
+    """POST a JSON body and return the JSON reply."""
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        data: dict[str, object] = json.loads(reply.read())
+        return data
+
+
+def test_real_process_serve_creates_its_ledger(tmp_path: Path) -> None:
+    """serve --store sqlite:///new.db in a fresh folder (and the default store) starts, creates the file, records."""
+    for args, path in ((["--store", "sqlite:///new.db"], tmp_path / "new.db"), ([], tmp_path / "tokencost.db")):
+        port = free_port()
+        proc = subprocess.Popen(
+            command("serve", *args, "--port", str(port)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=child_env(),
+            cwd=tmp_path,
+        )
+        try:
+            wait_for_port(port, proc)
+            event = post_json(
+                f"http://127.0.0.1:{port}/track", {"model": "gpt-4o", "input_tokens": 10, "output_tokens": 5}
+            )
+            assert event["model"] == "gpt-4o"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+        assert path.exists()
+        store = store_from_url(f"sqlite:///{path}")
+        assert store.totals("default").requests == 1
+        store.close()
 
 
 def test_real_process_serve_answers_on_loopback(ledger: str) -> None:

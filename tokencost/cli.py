@@ -171,14 +171,15 @@ def _when_option(flag: str, end: bool) -> Callable[[_F], _F]:
 
 
 @contextmanager
-def _opened(store_url: str, lock_timeout: float) -> Iterator[Store]:
-    """Open an existing ledger (never create one), and close it afterwards."""
+def _opened(store_url: str, lock_timeout: float, *, create: bool = False) -> Iterator[Store]:
+    """Open a ledger and close it afterwards: an existing one, or with ``create`` a new one where none is."""
     from tokencost.errors import MissingExtraError, StoreError
     from tokencost.reports import open_store
+    from tokencost.stores import store_from_url
 
     options: dict[str, Any] = {"busy_timeout": lock_timeout} if store_url.startswith("sqlite:") else {}
     try:
-        store = open_store(store_url, **options)
+        store = store_from_url(store_url, **options) if create else open_store(store_url, **options)
     except (StoreError, MissingExtraError, ValueError, TypeError) as exc:
         if _debug():
             raise
@@ -570,8 +571,11 @@ def serve(store_url: str, name: str, lock_timeout: float, host: str, port: int, 
             f"refusing to serve on {host} without --token (or TOKENCOST_SERVER_TOKEN): anyone who reaches it "
             "could read and write the ledger"
         )
-    with _opened(store_url, lock_timeout):
-        pass  # fail here, in one line, on a missing file or a store that is down
+    if store_url.startswith("memory:"):
+        raise CliError("memory:// would serve a ledger that vanishes when the server stops: use a sqlite or redis URL")
+    # A server that accepts POST /track creates its ledger (reports refuse a missing file: a typo must not make one).
+    with _opened(store_url, lock_timeout, create=True):
+        pass  # fail here, in one line, on a folder that does not exist or a store that is down
     try:
         from tokencost.server import serve as run_server
 
