@@ -127,11 +127,49 @@ def test_report_json_by_user_and_window(ledger: str) -> None:
 
 
 def test_report_reads_the_store_from_the_environment(ledger: str, tmp_path: Path) -> None:
-    """Without --store, TOKENCOST_STORE names the ledger; --name picks another ledger in it (empty here)."""
+    """Without --store, TOKENCOST_STORE names the ledger; --name picks another ledger in it."""
     result = run("report", "--json", env={"TOKENCOST_STORE": ledger})
     assert json.loads(result.stdout)["requests"] == 6
-    other = run("report", "--json", "--name", "other", env={"TOKENCOST_STORE": ledger})
-    assert json.loads(other.stdout)["requests"] == 0
+    store = store_from_url(ledger)
+    store.record("batch", event("gpt-4o", time.time(), input=2_000, cache_read=8_000, output=500))
+    store.close()
+    other = run("report", "--json", "--name", "batch", env={"TOKENCOST_STORE": ledger})
+    assert json.loads(other.stdout)["requests"] == 1
+
+
+# ---------------------------------------------------------------------------------------------------- typos
+
+
+@pytest.mark.parametrize("command", [["report"], ["export"], ["whatif", "--model", "gpt-4o"], ["reservations"]])
+def test_an_unknown_ledger_name_says_which_exist(ledger: str, command: list[str]) -> None:
+    """--name nosuch is an error naming the ledgers the store holds, not an empty report with exit 0."""
+    store = store_from_url(ledger)
+    store.record("batch", event("gpt-4o", time.time(), input=10, output=5))
+    store.close()
+    result = run(*command, "--store", ledger, "--name", "nosuch")
+    assert_one_line_error(result, "no ledger named 'nosuch'; ledgers here: 'batch', 'default'")
+
+
+def test_an_unknown_group_key_says_which_exist(ledger: str) -> None:
+    """--by nonsense is an error listing the built-in keys and the metadata keys recorded, not one (none) row."""
+    result = run("report", "--store", ledger, "--by", "nonsense")
+    assert_one_line_error(result, "no recorded call has the key 'nonsense'")
+    assert "model, provider" in result.stderr
+    assert "metadata key (user)" in result.stderr
+    # A metadata key some calls have is fine, and so is a built-in key.
+    assert run("report", "--store", ledger, "--by", "user").exit_code == 0
+    assert run("report", "--store", ledger, "--by", "price_source").exit_code == 0
+
+
+@pytest.mark.parametrize("output", ["usage.parquet", "usage"])
+def test_an_unknown_export_suffix_is_refused(ledger: str, tmp_path: Path, output: str) -> None:
+    """-o usage.parquet is refused (it used to write CSV under that name); --format still decides when given."""
+    target = tmp_path / output
+    assert_one_line_error(run("export", "--store", ledger, "-o", str(target)), "use .csv, .json or .jsonl")
+    assert not target.exists()
+    done = run("export", "--store", ledger, "-o", str(target), "--format", "jsonl")
+    assert done.exit_code == 0, done.stderr
+    assert len(target.read_text().splitlines()) == 6
 
 
 def test_default_store_is_tokencost_db_in_the_current_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -241,8 +241,10 @@ def reservations(
     import time
 
     from tokencost.money import from_units
+    from tokencost.reports import check_ledger
 
     with _opened(store_url, lock_timeout) as store:
+        check_ledger(store, name)
         dropped = store.release_stale(name, older_than) if release else 0
         held = store.reservations(name)
     now = time.time()
@@ -305,9 +307,11 @@ def report(
     as_json: bool,
 ) -> None:
     """Show spend per model (or --by KEY), cache savings, unpriced calls and budgets."""
-    from tokencost.reports import build_summary
+    from tokencost.reports import build_summary, check_group_key, check_ledger
 
     with _opened(store_url, lock_timeout) as store:
+        check_ledger(store, name)
+        check_group_key(store, name, by)
         summary = build_summary(store, name, window=window, by=by, since=since, until=until)
     if as_json:
         _print_json(summary.to_dict())
@@ -318,8 +322,15 @@ def report(
 def _export_format(fmt: str | None, output: str) -> str:
     if fmt is not None:
         return fmt
+    if output == "-":
+        return "csv"
     suffix = os.path.splitext(output)[1].lower().lstrip(".")
-    return suffix if suffix in ("csv", "json", "jsonl") else "csv"
+    if suffix not in ("csv", "json", "jsonl"):
+        shown = f"'.{suffix}'" if suffix else "no suffix"
+        raise CliError(
+            f"cannot write {output}: {shown} is not an export format; use .csv, .json or .jsonl (or --format)"
+        )
+    return suffix
 
 
 @main.command()
@@ -344,12 +355,13 @@ def export(
     until: float | None,
 ) -> None:
     """Write every recorded call with all its fields; costs add up to the report's total exactly."""
-    from tokencost.reports import export_events
+    from tokencost.reports import check_ledger, export_events
 
     fmt = _export_format(fmt, output)
     # A progress bar only on a terminal, and not on one that is also receiving the export itself.
     show_progress = sys.stderr.isatty() and (output != "-" or not sys.stdout.isatty())
     with _opened(store_url, lock_timeout) as store:
+        check_ledger(store, name)
         if show_progress:
             count = _export_with_progress(store, name, output, fmt, since, until)
         else:
@@ -538,11 +550,13 @@ def whatif(
     as_json: bool,
 ) -> None:
     """Show what the recorded usage would have cost at another model's price."""
+    from tokencost.reports import check_ledger
     from tokencost.reports import whatif as run_whatif
 
     if model is None and top is None:
         raise CliError("give --model MODEL to reprice with, or --top N to list the cheapest models")
     with _opened(store_url, lock_timeout) as store:
+        check_ledger(store, name)
         result = run_whatif(store, name, model, from_model=from_model, top=top, since=since, until=until)
     if as_json:
         _print_json(result.to_dict())

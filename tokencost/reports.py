@@ -41,13 +41,14 @@ from tokencost.errors import PriceNotFoundError, StoreError
 from tokencost.events import Event
 from tokencost.money import UNITS_PER_USD, from_units
 from tokencost.pricing import Price, PriceChain
-from tokencost.stores.base import Group, Store, Totals
+from tokencost.stores.base import NONE_KEY, Group, Store, Totals
 from tokencost.usage import BUCKETS, Usage
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
 
 __all__ = [
+    "BUILTIN_KEYS",
     "EXPORT_FIELDS",
     "Alternative",
     "Summary",
@@ -55,9 +56,12 @@ __all__ = [
     "WhatIf",
     "WhatIfRow",
     "build_summary",
+    "check_group_key",
+    "check_ledger",
     "export_events",
     "export_record",
     "iter_events",
+    "metadata_keys",
     "open_store",
     "parse_when",
     "report",
@@ -545,6 +549,54 @@ def build_summary(
 
 
 # ---------------------------------------------------------------------------------------------------- stores
+
+# The group keys every event has; any other ``by`` is a metadata key.
+BUILTIN_KEYS = ("model", "provider", "status", "price_source", "day", "tag")
+# Recent events whose metadata keys a typo's message lists.
+_KEY_SAMPLE = 1000
+
+
+def check_ledger(store: Store, ledger: str) -> None:
+    """Refuse a ledger name the store does not hold, naming the ones it does.
+
+    A store that cannot list its ledgers (``Store.ledgers()`` is ``None``) accepts every name.
+
+    Raises:
+        ValueError: ``no ledger named 'nosuch'; ledgers here: default, batch``.
+        StoreError: when the store fails.
+    """
+    names = store.ledgers()
+    if names is None or ledger in names:
+        return
+    here = ", ".join(repr(name) for name in names) if names else "none"
+    raise ValueError(f"no ledger named {ledger!r}; ledgers here: {here}")
+
+
+def metadata_keys(store: Store, ledger: str) -> list[str]:
+    """Return the metadata keys of the ledger's newest calls (up to 1,000 of them), sorted."""
+    keys: set[str] = set()
+    for event in store.events(ledger, limit=_KEY_SAMPLE):
+        keys.update(event.metadata)
+    return sorted(keys - {"tags"})
+
+
+def check_group_key(store: Store, ledger: str, by: str) -> None:
+    """Refuse a metadata key no recorded call has (a typo would group everything under ``(none)``).
+
+    Raises:
+        ValueError: naming the built-in keys and the metadata keys recorded.
+        StoreError: when the store fails.
+    """
+    if by in BUILTIN_KEYS:
+        return
+    groups = store.aggregate(ledger, by)
+    if not groups or any(group.key != NONE_KEY for group in groups):
+        return  # an empty ledger has no keys to compare with
+    found = metadata_keys(store, ledger)
+    known = ", ".join(found) if found else "none recorded"
+    raise ValueError(
+        f"no recorded call has the key {by!r}: group by {', '.join(BUILTIN_KEYS)} or a metadata key ({known})"
+    )
 
 
 def open_store(url: str, **options: Any) -> Store:
