@@ -183,7 +183,7 @@ def test_default_store_is_tokencost_db_in_the_current_folder(tmp_path: Path, mon
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (["--since", "yesterday"], "--since: cannot read 'yesterday'"),
+        (["--since", "lastweek"], "--since: cannot read 'lastweek'"),
         (["--until", "2026-02-30"], "--until: cannot read"),
         (["--window", "week"], "'week' is not one of"),
         (["--bogus"], "No such option"),

@@ -155,19 +155,21 @@ def _store_options(func: _F) -> _F:
 
 
 def _when_option(flag: str, end: bool) -> Callable[[_F], _F]:
-    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
-        from tokencost.reports import parse_when
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        from tokencost.when import parse_when
 
         try:
-            return parse_when(value, flag, end=end)
+            parse_when(value, flag, end=end)
         except ValueError as exc:
             raise CliError(str(exc)) from None
+        return value  # as asked: the report's header shows it so (the one parser reads it again)
 
     helps = {
-        "--since": "Only calls at or after this date (2026-11-01) or UTC datetime (2026-11-01T09:00).",
-        "--until": "Only calls before this datetime; a date alone includes that whole day.",
+        "--since": "Only calls at or after WHEN: 2026-12-01, 2026-12-01T10:00 (UTC), epoch seconds, today, "
+        "yesterday, or 7d / 12h ago.",
+        "--until": "Only calls before WHEN (same forms); a date alone includes that whole day.",
     }
-    return click.option(flag, metavar="WHEN", callback=parse, help=helps[flag])
+    return click.option(flag, metavar="WHEN", callback=check, help=helps[flag])
 
 
 @contextmanager
@@ -301,8 +303,8 @@ def report(
     name: str,
     lock_timeout: float,
     by: str,
-    since: float | None,
-    until: float | None,
+    since: str | None,
+    until: str | None,
     window: str | None,
     as_json: bool,
 ) -> None:
@@ -351,8 +353,8 @@ def export(
     lock_timeout: float,
     fmt: str | None,
     output: str,
-    since: float | None,
-    until: float | None,
+    since: str | None,
+    until: str | None,
 ) -> None:
     """Write every recorded call with all its fields; costs add up to the report's total exactly."""
     from tokencost.reports import check_ledger, export_events
@@ -371,9 +373,7 @@ def export(
         click.echo(f"tokencost: exported {count:,} calls to {output}", err=True)
 
 
-def _export_with_progress(
-    store: Store, name: str, output: str, fmt: str, since: float | None, until: float | None
-) -> int:
+def _export_with_progress(store: Store, name: str, output: str, fmt: str, since: str | None, until: str | None) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from tokencost.reports import export_events
@@ -545,8 +545,8 @@ def whatif(
     model: str | None,
     from_model: str | None,
     top: int | None,
-    since: float | None,
-    until: float | None,
+    since: str | None,
+    until: str | None,
     as_json: bool,
 ) -> None:
     """Show what the recorded usage would have cost at another model's price."""

@@ -43,6 +43,7 @@ from tokencost.money import UNITS_PER_USD, from_units
 from tokencost.pricing import Price, PriceChain
 from tokencost.stores.base import NONE_KEY, Group, Store, Totals
 from tokencost.usage import BUCKETS, Usage
+from tokencost.when import describe_when, parse_range, parse_when
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
@@ -112,45 +113,6 @@ _TOKEN_FIELDS = ("input", "cache_read", "cache_write", "output", "reasoning")
 # ---------------------------------------------------------------------------------------------------- time
 
 
-def parse_when(value: object, name: str = "time", *, end: bool = False) -> float | None:
-    """Read a point in time as epoch seconds (UTC).
-
-    Accepts ``None``, epoch seconds, a ``datetime`` (naive means UTC), a ``date``, or ISO-8601 text:
-    ``"2026-11-01"``, ``"2026-11-01T12:30"``, ``"2026-11-01T12:30:00+02:00"``, ``"...Z"``. A bare date means its
-    midnight UTC, or, with ``end=True`` (an ``until`` bound, exclusive), the next midnight: so
-    ``until="2026-11-30"`` includes the whole of November 30.
-
-    Raises:
-        ValueError: for text that is not a date or datetime, or a value of another type.
-    """
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ValueError(f"{name}: expected a date or datetime, got {value!r}")
-    if isinstance(value, (int, float)):
-        if not math.isfinite(value):
-            raise ValueError(f"{name}: expected a date or datetime, got {value!r}")
-        return float(value)
-    if isinstance(value, dt.datetime):
-        moment = value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
-        return moment.timestamp()
-    if isinstance(value, dt.date):
-        day = value + dt.timedelta(days=1) if end else value
-        return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp()
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            if len(text) == 10:
-                return parse_when(dt.date.fromisoformat(text), name, end=end)
-            if text.endswith(("Z", "z")):  # fromisoformat reads "Z" only from Python 3.11
-                text = text[:-1] + "+00:00"
-            return parse_when(dt.datetime.fromisoformat(text), name, end=end)
-        except ValueError:
-            pass
-        raise ValueError(f"{name}: cannot read {value!r} as a date (2026-11-01) or datetime (2026-11-01T12:30)")
-    raise ValueError(f"{name}: expected a date or datetime, not {type(value).__name__}")
-
-
 def _window_start(window: str, now: float) -> float:
     moment = dt.datetime.fromtimestamp(now, dt.timezone.utc)
     start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -163,24 +125,19 @@ def _utc(ts: float | None) -> dt.datetime | None:
     return None if ts is None else dt.datetime.fromtimestamp(ts, dt.timezone.utc)
 
 
-def _show_time(moment: dt.datetime) -> str:
-    if moment.time() == dt.time(0):
-        return moment.date().isoformat()
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _window_label(window: str | None, since: dt.datetime | None, until: dt.datetime | None) -> str:
+def _window_label(window: str | None, since: dt.datetime | None, asked_since: object, asked_until: object) -> str:
+    """The header's words for the range: what was asked (``until 2026-12-03``), not the bound it became."""
     if window == "day" and since is not None:
         return f"today ({since.date().isoformat()} UTC)"
     if window == "month" and since is not None:
         return f"this month ({since.strftime('%Y-%m')} UTC)"
-    if since is None and until is None:
+    if asked_since is None and asked_until is None:
         return "all time"
     parts = []
-    if since is not None:
-        parts.append(f"from {_show_time(since)}")
-    if until is not None:
-        parts.append(f"until {_show_time(until)}")
+    if asked_since is not None:
+        parts.append(f"from {describe_when(asked_since)}")
+    if asked_until is not None:
+        parts.append(f"until {describe_when(asked_until)}")
     return " ".join(parts) + " UTC"
 
 
@@ -494,7 +451,8 @@ def build_summary(
         ledger: the ledger's name (the tracker's ``name``).
         window: None (everything), ``"day"`` or ``"month"``: the current calendar window in UTC.
         by: ``"model"``, ``"provider"``, ``"user"``, ``"tag"``, ``"day"``, ``"status"`` or any metadata key.
-        since, until: bounds (epoch seconds, datetime, date or ISO text; see ``parse_when``); not with ``window``.
+        since, until: bounds (epoch seconds, datetime, date, ISO text, ``7d``, ``yesterday``; see
+            ``tokencost.when``); not with ``window``.
         budgets: the budgets to show; None reads the ones the tracker saved in the store.
         now: the current time (epoch seconds), for the window and budget windows.
 
@@ -507,14 +465,11 @@ def build_summary(
     if window not in (None, "day", "month"):
         raise ValueError(f"window must be None, 'day' or 'month', got {window!r}")
     now = time.time() if now is None else now
-    start = parse_when(since, "since")
-    stop = parse_when(until, "until", end=True)
+    start, stop = parse_range(since, until, now=now)
     if window is not None:
         if start is not None or stop is not None:
             raise ValueError("give window or since/until, not both")
         start = _window_start(window, now)
-    if start is not None and stop is not None and stop <= start:
-        raise ValueError("until must be later than since")
     groups = store.aggregate(ledger, by, start, stop)
     if start is None and stop is None:
         totals = store.totals(ledger)
@@ -542,7 +497,7 @@ def build_summary(
         },
         rows=tuple(rows),
         budgets=tuple(lines),
-        window=_window_label(window, since_dt, until_dt),
+        window=_window_label(window, since_dt, since, until),
         since=since_dt,
         until=until_dt,
     )
@@ -889,8 +844,7 @@ def export_events(
     """
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
-    start = parse_when(since, "since")
-    stop = parse_when(until, "until", end=True)
+    start, stop = parse_range(since, until)
     events = iter_events(store, ledger, start, stop, progress=progress)
     if not isinstance(path_or_file, (str, os.PathLike)):
         return _write_events(path_or_file, events, fmt)
@@ -1216,8 +1170,7 @@ def whatif(
         price = (chain or default_chain()).lookup(model)
         if price is None:
             raise PriceNotFoundError(model)
-    start = parse_when(since, "since")
-    stop = parse_when(until, "until", end=True)
+    start, stop = parse_range(since, until)
     groups = [g for g in store.aggregate(ledger, "model", start, stop) if from_model is None or g.key == from_model]
     if from_model is not None and not groups:
         raise ValueError(f"no calls to {from_model!r} recorded in ledger {ledger!r}")

@@ -7,8 +7,6 @@ route's response model first: what the OpenAPI schema promises is what leaves. A
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -45,11 +43,10 @@ from tokencost.server.shapes import budget_json, event_json, group_json, iso, mo
 from tokencost.server.watched import StoreHealth, WatchedStore
 from tokencost.stores import Totals
 from tokencost.tracker import CostTracker
+from tokencost.when import parse_when
 
 __all__ = ["Served", "add_routes", "instant", "respond"]
 
-# Epoch seconds accepted for since/until: 1970 up to the year 9999.
-_MAX_EPOCH = 253_402_300_800.0
 # Metadata keys POST /track fills from its own fields.
 _RESERVED_META = ("endpoint", "user", "tags")
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -85,32 +82,18 @@ def _invalid(where: str, field: str, value: object, message: str) -> RequestVali
 
 
 def instant(value: str | None, field: str) -> float | None:
-    """Parse ``since``/``until``: epoch seconds or ISO-8601 (a date, or a time; UTC when it has no offset).
+    """Parse ``since``/``until`` with the one time parser (``tokencost.when``): epoch seconds, ISO-8601, ``7d``,
+    ``yesterday``...; a date alone as ``until`` includes that whole day.
 
     Raises:
         RequestValidationError: naming ``field`` (the client gets 422).
     """
     if value is None or not value.strip():
         return None
-    text = value.strip()
-    message = "must be epoch seconds or an ISO-8601 date or time (1970 to 9999)"
     try:
-        number: float | None = float(text)
-    except ValueError:
-        number = None
-    if number is None:
-        if text[-1:] in ("Z", "z"):  # Python 3.10's fromisoformat does not read "Z"
-            text = text[:-1] + "+00:00"
-        try:
-            parsed = dt.datetime.fromisoformat(text)
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=dt.timezone.utc)
-            number = parsed.timestamp()
-        except (ValueError, OverflowError, OSError):
-            raise _invalid("query", field, value, message) from None
-    if not math.isfinite(number) or not 0 <= number < _MAX_EPOCH:
-        raise _invalid("query", field, value, message)
-    return number
+        return parse_when(value, field, end=field == "until")
+    except ValueError as exc:
+        raise _invalid("query", field, value, str(exc)) from None
 
 
 _Handler = TypeVar("_Handler", bound=Callable[..., Any])
@@ -214,8 +197,8 @@ def _add_api(app: FastAPI, served: Served) -> None:
     ) -> JSONResponse:
         """Return totals over a time range and per group (most expensive first)."""
         start, end = instant(since, "since"), instant(until, "until")
-        if start is not None and end is not None and end < start:
-            raise _invalid("query", "until", until, "until is before since")
+        if start is not None and end is not None and end <= start:
+            raise _invalid("query", "until", until, "until must be later than since")
         groups = read("aggregate", lambda: store.aggregate(name, by, start, end))
         totals: Totals = read("totals", lambda: range_totals(store, name, start, end))
         return respond(
