@@ -114,7 +114,7 @@ def test_report_prints_the_table(ledger: str) -> None:
 def test_report_json_by_user_and_window(ledger: str) -> None:
     """--json prints the summary data; --by groups by a metadata key; --window day keeps today's calls."""
     data = json.loads(run("report", "--store", ledger, "--by", "user", "--json").stdout)
-    costs = {row["key"]: Decimal(row["cost_usd"]) for row in data["rows"]}
+    costs = {row["key"]: Decimal(row["cost"]) for row in data["groups"]}
     assert costs["alice"] == Decimal("0.04")
     assert costs["bob"] == Decimal("0.04")
     assert data["unpriced"] == 1
@@ -123,7 +123,7 @@ def test_report_json_by_user_and_window(ledger: str) -> None:
     assert 0 < today["requests"] <= 6  # a run just after midnight UTC may see fewer
     empty = json.loads(run("report", "--store", ledger, "--since", "2999-01-01", "--json").stdout)
     assert empty["requests"] == 0
-    assert empty["total_usd"] == "0.00"
+    assert empty["cost"] == "0.00"
 
 
 def test_report_reads_the_store_from_the_environment(ledger: str, tmp_path: Path) -> None:
@@ -273,8 +273,8 @@ def test_report_and_export_read_a_redis_ledger(redis_url: str) -> None:
         store.record("team", event("gpt-4o", now - i, input=2_000, cache_read=8_000, output=500, user="dana"))
     store.close()
     data = json.loads(run("report", "--store", redis_url, "--name", "team", "--json").stdout)
-    assert data["total_usd"] == "0.06"
-    assert data["rows"][0]["key"] == "gpt-4o"
+    assert data["cost"] == "0.06"
+    assert data["groups"][0]["key"] == "gpt-4o"
     lines = run("export", "--store", redis_url, "--name", "team", "--format", "jsonl").stdout.splitlines()
     assert sum(Decimal(json.loads(line)["cost"]) for line in lines) == Decimal("0.06")
 
@@ -297,7 +297,7 @@ def test_export_csv_sums_to_the_report_total(ledger: str, tmp_path: Path) -> Non
     assert result.stderr == f"tokencost: exported 6 calls to {out}\n"  # no progress bar off a terminal
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert len(rows) == 6
-    total = json.loads(run("report", "--store", ledger, "--json").stdout)["total_usd"]
+    total = json.loads(run("report", "--store", ledger, "--json").stdout)["cost"]
     assert sum(Decimal(r["cost"]) for r in rows if r["cost"]) == Decimal(total)
     assert {r["model"] for r in rows if r["priced"] == "false"} == {"acme-unknown"}
 
@@ -326,12 +326,12 @@ def test_export_to_a_missing_folder_is_one_line(ledger: str, tmp_path: Path) -> 
 def test_whatif_json_matches_prices_computed_by_hand(ledger: str) -> None:
     """whatif --model reprices each recorded model's tokens at the target's litellm prices."""
     data = json.loads(run("whatif", "--store", ledger, "--model", "gpt-4o-mini", "--from", "gpt-4o", "--json").stdout)
-    (row,) = data["rows"]
+    (row,) = data["models"]
     assert row["model"] == "gpt-4o"
-    assert Decimal(row["recorded_usd"]) == Decimal("0.08")
+    assert Decimal(row["recorded_cost"]) == Decimal("0.08")
     expected = hand_cost("gpt-4o-mini", input=8_000, cache_read=32_000, output=2_000)
-    assert Decimal(row["repriced_usd"]) == expected
-    assert Decimal(data["difference_usd"]) == expected - Decimal("0.08")
+    assert Decimal(row["repriced_cost"]) == expected
+    assert Decimal(data["cost_difference"]) == expected - Decimal("0.08")
 
 
 def test_whatif_table_and_top(ledger: str) -> None:
@@ -522,7 +522,7 @@ def test_real_process_serve_creates_its_ledger(tmp_path: Path) -> None:
         try:
             wait_for_port(port, proc)
             event = post_json(
-                f"http://127.0.0.1:{port}/track", {"model": "gpt-4o", "input_tokens": 10, "output_tokens": 5}
+                f"http://127.0.0.1:{port}/track", {"model": "gpt-4o", "prompt_tokens": 10, "completion_tokens": 5}
             )
             assert event["model"] == "gpt-4o"
         finally:

@@ -22,7 +22,6 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from decimal import Decimal
 from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
@@ -242,7 +241,7 @@ def reservations(
     expire); --release drops the stale ones."""
     import time
 
-    from tokencost.money import from_units
+    from tokencost.money import format_usd, from_units, units_text
     from tokencost.reports import check_ledger
 
     with _opened(store_url, lock_timeout) as store:
@@ -254,7 +253,7 @@ def reservations(
         {
             "id": r.id,
             "counters": list(r.keys),
-            "reserved_usd": str(from_units(r.cost_units)),
+            "reserved": units_text(r.cost_units),
             "tokens": r.tokens,
             "age_s": round(max(0.0, now - r.created), 1),
             "expires_in_s": round(max(0.0, r.expires - now), 1),
@@ -276,7 +275,7 @@ def reservations(
         table.add_row(
             r.id[:12],
             "\n".join(r.keys),
-            _exact_usd(from_units(r.cost_units)),
+            format_usd(from_units(r.cost_units)),
             f"{r.tokens:,}",
             f"{max(0.0, now - r.created):.0f} s",
             f"{max(0.0, r.expires - now):.0f} s",
@@ -395,15 +394,8 @@ def _export_with_progress(store: Store, name: str, output: str, fmt: str, since:
         return export_events(store, name, target, fmt, since=since, until=until, progress=advance)
 
 
-def _exact_usd(amount: Decimal) -> str:
-    """Show an amount with every digit it has, and at least cents: $2.50, $0.075."""
-    value = amount.normalize()
-    if value.as_tuple().exponent > -2:  # type: ignore[operator]
-        value = value.quantize(Decimal("0.01"))
-    return f"${value:f}"
-
-
 def _price_lines(price: Price) -> list[tuple[str, str]]:
+    from tokencost.money import format_usd
     from tokencost.usage import BUCKETS
 
     labels = {
@@ -421,7 +413,7 @@ def _price_lines(price: Price) -> list[tuple[str, str]]:
     rows = []
     for bucket in BUCKETS:
         if bucket in explicit:
-            rows.append((labels[bucket], f"{_exact_usd(explicit[bucket])} per 1M tokens"))
+            rows.append((labels[bucket], f"{format_usd(explicit[bucket])} per 1M tokens"))
         elif bucket in fallback:
             rows.append((labels[bucket], f"billed as {fallback[bucket]}"))
     return rows

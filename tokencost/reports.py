@@ -39,7 +39,7 @@ from rich.text import Text
 from tokencost.budgets import Budget, BudgetLine, budget_lines
 from tokencost.errors import PriceNotFoundError, StoreError
 from tokencost.events import Event
-from tokencost.money import UNITS_PER_USD, from_units
+from tokencost.money import UNITS_PER_USD, format_usd, from_units, units_text, usd_text
 from tokencost.pricing import Price, PriceChain
 from tokencost.stores.base import NONE_KEY, Group, Store, Totals
 from tokencost.usage import BUCKETS, Usage
@@ -56,6 +56,7 @@ __all__ = [
     "SummaryRow",
     "WhatIf",
     "WhatIfRow",
+    "budget_dict",
     "build_summary",
     "check_group_key",
     "check_ledger",
@@ -144,19 +145,6 @@ def _window_label(window: str | None, since: dt.datetime | None, asked_since: ob
 # ---------------------------------------------------------------------------------------------------- display
 
 
-def _usd(amount: Decimal, *, signed: bool = False) -> str:
-    """Show dollars: cents from $0.10 up, else three significant digits (to_dict() has the exact amounts)."""
-    if amount == 0:
-        return "$0.00"
-    sign = "-" if amount < 0 else ("+" if signed else "")
-    value = abs(amount)
-    if value >= Decimal("0.1") or value == value.quantize(Decimal("0.01")):
-        return f"{sign}${value:,.2f}"
-    digits = Decimal(1).scaleb(value.adjusted() - 2)
-    shown = value.quantize(digits, rounding=ROUND_HALF_EVEN).normalize()
-    return f"{sign}${shown:f}"
-
-
 def _tokens(count: int) -> str:
     """Show a token count: exact below 100,000, else 123k / 12.3M / 1.2B."""
     if count < 100_000:
@@ -224,9 +212,10 @@ class SummaryRow:
         return {
             "key": self.key,
             "requests": self.requests,
-            "cost_usd": _dec(self.cost_usd),
+            "cost": usd_text(self.cost_usd),
             "share": _dec(self.share),
             "unpriced": self.unpriced,
+            "saved_by_cache": usd_text(self.saved_by_cache_usd),
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "input_tokens": self.input_tokens,
@@ -235,7 +224,6 @@ class SummaryRow:
             "output_tokens": self.output_tokens,
             "reasoning_tokens": self.reasoning_tokens,
             "cached_share": None if cached is None else _dec(cached),
-            "saved_by_cache_usd": _dec(self.saved_by_cache_usd),
         }
 
 
@@ -255,13 +243,14 @@ def _row(group: Group, total_units: int) -> SummaryRow:
     )
 
 
-def _budget_dict(line: BudgetLine) -> dict[str, Any]:
+def budget_dict(line: BudgetLine) -> dict[str, Any]:
+    """Return one budget scope in its current window as JSON data (docs/json.md: a budget)."""
     return {
         "scope": line.label,
         "window": line.window,
-        "limit_usd": None if line.limit_usd is None else _dec(line.limit_usd),
-        "spent_usd": _dec(line.spent_usd),
-        "remaining_usd": None if line.remaining_usd is None else _dec(line.remaining_usd),
+        "limit": None if line.limit_usd is None else usd_text(line.limit_usd),
+        "spent": usd_text(line.spent_usd),
+        "remaining": None if line.remaining_usd is None else usd_text(line.remaining_usd),
         "max_tokens": line.max_tokens,
         "tokens": line.tokens,
         "strict": line.strict,
@@ -321,16 +310,17 @@ class Summary:
             "window": self.window,
             "since": None if self.since is None else self.since.isoformat(),
             "until": None if self.until is None else self.until.isoformat(),
-            "total_usd": _dec(self.total_usd),
+            "cost": usd_text(self.total_usd),
             "requests": self.requests,
             "unpriced": self.unpriced,
-            "saved_by_cache_usd": _dec(self.saved_by_cache_usd),
+            "saved_by_cache": usd_text(self.saved_by_cache_usd),
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
-            "tokens": dict(self.tokens),
+            **{f"{bucket}_tokens": self.tokens[bucket] for bucket in _TOKEN_FIELDS},
             "cached_share": None if cached is None else _dec(cached),
-            "rows": [row.to_dict() for row in self.rows],
-            "budgets": [_budget_dict(line) for line in self.budgets],
+            "groups_total": len(self.rows),
+            "groups": [row.to_dict() for row in self.rows],
+            "budgets": [budget_dict(line) for line in self.budgets],
         }
 
     # -- rendering ---------------------------------------------------------------------------------------------
@@ -353,7 +343,7 @@ class Summary:
                 ("Prompt cache: ", "bold"),
                 f"{self.tokens['cache_read']:,} of {self.prompt_tokens:,} input tokens read from cache "
                 f"({_percent(cached)}), saved ",
-                (_usd(self.saved_by_cache_usd), "green"),
+                (format_usd(self.saved_by_cache_usd), "green"),
             )
         yield from self._render_budgets()
 
@@ -369,15 +359,15 @@ class Summary:
         if show_cached:
             table.add_column("cached", justify="right", footer=_tokens(self.tokens["cache_read"]))
         table.add_column("output", justify="right", footer=_tokens(self.completion_tokens))
-        table.add_column("cost", justify="right", footer=_usd(self.total_usd))
+        table.add_column("cost", justify="right", footer=format_usd(self.total_usd))
         table.add_column("share", justify="right", footer="100%" if self.total_usd else "-")
         if show_bar:
             table.add_column("", width=_BAR_WIDTH)
         if by_model:
             table.add_column("cache %", justify="right", footer=_percent(self.cached_share))
-            table.add_column("saved", justify="right", footer=_usd(self.saved_by_cache_usd))
+            table.add_column("saved", justify="right", footer=format_usd(self.saved_by_cache_usd))
         for row in self.rows[:MAX_ROWS]:
-            cost = Text(_usd(row.cost_usd))
+            cost = Text(format_usd(row.cost_usd))
             if row.unpriced:
                 cost.append(f" +{row.unpriced}?", style="bold yellow")
             cells: list[Any] = [row.key, f"{row.requests:,}", _tokens(row.prompt_tokens)]
@@ -387,7 +377,7 @@ class Summary:
             if show_bar:
                 cells.append(_bar(float(row.share), "cyan"))
             if by_model:
-                cells += [_percent(row.cached_share), _usd(row.saved_by_cache_usd)]
+                cells += [_percent(row.cached_share), format_usd(row.saved_by_cache_usd)]
             table.add_row(*cells)
         return table
 
@@ -413,8 +403,8 @@ class Summary:
         for line in self.budgets:
             if line.limit_usd is not None:
                 fraction = line.fraction or 0.0
-                spent, limit = _usd(line.spent_usd), _usd(line.limit_usd)
-                remaining = _usd(line.remaining_usd if line.remaining_usd is not None else Decimal(0))
+                spent, limit = format_usd(line.spent_usd), format_usd(line.limit_usd)
+                remaining = format_usd(line.remaining_usd if line.remaining_usd is not None else Decimal(0))
             else:
                 max_tokens = line.max_tokens or 0
                 fraction = line.tokens / max_tokens if max_tokens else 1.0
@@ -695,13 +685,6 @@ def _dec(amount: Decimal) -> str:
     return f"{amount:f}"
 
 
-def _money(units: int) -> str:
-    """Return pico-dollars as exact plain decimal text (``from_units`` written out): 0.02, 16.00, 0.000000000001."""
-    whole, frac = divmod(abs(units), UNITS_PER_USD)
-    digits = f"{frac:012d}".rstrip("0")
-    return f"{'-' if units < 0 else ''}{whole}.{digits:0<2}"
-
-
 @dataclass(frozen=True)
 class _PriceFacts:
     units: tuple[int, ...] | None  # pico-dollars per token of each bucket, when all are whole numbers
@@ -729,7 +712,7 @@ def _price_facts(price: Price) -> _PriceFacts:
 def _breakdown(event: Event, facts: _PriceFacts | None) -> dict[str, str]:
     """Return ``event.breakdown_units`` as decimal text, multiplying whole per-token units when it can."""
     if facts is None or facts.units is None or event.breakdown is not None:
-        return {bucket: _money(units) for bucket, units in event.breakdown_units.items()}
+        return {bucket: units_text(units) for bucket, units in event.breakdown_units.items()}
     if event.cost_units is None or event.status == "cache_hit":
         return {}
     usage = event.usage
@@ -737,7 +720,7 @@ def _breakdown(event: Event, facts: _PriceFacts | None) -> dict[str, str]:
     for bucket, per_token in zip(BUCKETS, facts.units, strict=True):
         tokens: int = getattr(usage, bucket)
         if tokens:
-            out[bucket] = _money(tokens * per_token)
+            out[bucket] = units_text(tokens * per_token)
     return out
 
 
@@ -754,7 +737,7 @@ def _fields(event: Event) -> list[Any]:
         event.provider,
         event.status,
         cost is not None,
-        None if cost is None else _money(cost),
+        None if cost is None else units_text(cost),
         event.price_source,
         usage.prompt_tokens,
         usage.completion_tokens,
@@ -766,7 +749,7 @@ def _fields(event: Event) -> list[Any]:
         usage.audio_in,
         usage.audio_out,
         usage.image,
-        _money(event.saved_units),
+        units_text(event.saved_units),
         _breakdown(event, facts),
         {} if facts is None else dict(facts.per_mtok),
         event.reason,
@@ -891,16 +874,16 @@ def _per_mtok(price: Price, bucket: str) -> Decimal:
 
 
 def _price_text(price: Price) -> str:
-    parts = [f"in {_usd(_per_mtok(price, 'input'))}", f"out {_usd(_per_mtok(price, 'output'))}"]
+    parts = [f"in {format_usd(_per_mtok(price, 'input'))}", f"out {format_usd(_per_mtok(price, 'output'))}"]
     if price.cache_read is not None:
-        parts.append(f"cached {_usd(_per_mtok(price, 'cache_read'))}")
+        parts.append(f"cached {format_usd(_per_mtok(price, 'cache_read'))}")
     return " / ".join(parts) + " per 1M"
 
 
 def _price_short(price: Price) -> str:
-    text = f"{_usd(_per_mtok(price, 'input'))} / {_usd(_per_mtok(price, 'output'))}"
+    text = f"{format_usd(_per_mtok(price, 'input'))} / {format_usd(_per_mtok(price, 'output'))}"
     if price.cache_read is not None:
-        text += f" ({_usd(_per_mtok(price, 'cache_read'))})"
+        text += f" ({format_usd(_per_mtok(price, 'cache_read'))})"
     return text
 
 
@@ -930,9 +913,9 @@ class WhatIfRow:
             "model": self.model,
             "requests": self.requests,
             "unpriced": self.unpriced,
-            "recorded_usd": _dec(self.recorded_usd),
-            "repriced_usd": _dec(self.repriced_usd),
-            "difference_usd": _dec(self.difference_usd),
+            "recorded_cost": usd_text(self.recorded_usd),
+            "repriced_cost": usd_text(self.repriced_usd),
+            "cost_difference": usd_text(self.difference_usd),
             "input_tokens": self.input_tokens,
             "cache_read_tokens": self.cache_read_tokens,
             "cache_write_tokens": self.cache_write_tokens,
@@ -955,7 +938,7 @@ class Alternative:
         return {
             "model": self.model,
             "provider": self.provider,
-            "cost_usd": _dec(self.cost_usd),
+            "cost": usd_text(self.cost_usd),
             "price_per_mtok": {k: f"{v:f}" for k, v in self.price.as_per_mtok().items()},
         }
 
@@ -1005,11 +988,11 @@ class WhatIf:
             "from_model": self.from_model,
             "since": None if self.since is None else self.since.isoformat(),
             "until": None if self.until is None else self.until.isoformat(),
-            "recorded_usd": _dec(self.recorded_usd),
-            "repriced_usd": _dec(self.repriced_usd),
-            "difference_usd": _dec(self.difference_usd),
+            "recorded_cost": usd_text(self.recorded_usd),
+            "repriced_cost": usd_text(self.repriced_usd),
+            "cost_difference": usd_text(self.difference_usd),
             "unpriced": self.unpriced,
-            "rows": [row.to_dict() for row in self.rows],
+            "models": [row.to_dict() for row in self.rows],
             "alternatives": [alt.to_dict() for alt in self.alternatives],
         }
 
@@ -1036,11 +1019,11 @@ class WhatIf:
             table.add_column(
                 "output", justify="right", footer=_tokens(sum(r.output_tokens + r.reasoning_tokens for r in self.rows))
             )
-            table.add_column("recorded", justify="right", footer=_usd(self.recorded_usd))
-            table.add_column(f"as {self.model}", justify="right", footer=_usd(self.repriced_usd), overflow="fold")
+            table.add_column("recorded", justify="right", footer=format_usd(self.recorded_usd))
+            table.add_column(f"as {self.model}", justify="right", footer=format_usd(self.repriced_usd), overflow="fold")
             table.add_column("difference", justify="right", footer=self._diff(diff, self.recorded_usd))
             for row in self.rows:
-                recorded = Text(_usd(row.recorded_usd))
+                recorded = Text(format_usd(row.recorded_usd))
                 if row.unpriced:
                     recorded.append(f" +{row.unpriced}?", style="bold yellow")
                 table.add_row(
@@ -1049,7 +1032,7 @@ class WhatIf:
                     _tokens(_usage(row).prompt_tokens),
                     _tokens(row.output_tokens + row.reasoning_tokens),
                     recorded,
-                    _usd(row.repriced_usd),
+                    format_usd(row.repriced_usd),
                     self._diff(row.difference_usd, row.recorded_usd),
                 )
             yield table
@@ -1077,7 +1060,7 @@ class WhatIf:
                     str(i),
                     alt.model,
                     alt.provider or "",
-                    _usd(alt.cost_usd),
+                    format_usd(alt.cost_usd),
                     self._diff(alt.cost_usd - self.recorded_usd, self.recorded_usd),
                     _price_short(alt.price),
                 )
@@ -1085,7 +1068,7 @@ class WhatIf:
 
     @staticmethod
     def _diff(diff: Decimal, base: Decimal) -> Text:
-        text = _usd(diff, signed=True)
+        text = format_usd(diff, signed=True)
         if base:
             text += f" ({diff / base * 100:+.0f}%)"
         return Text(text, style="green" if diff < 0 else ("red" if diff > 0 else ""))

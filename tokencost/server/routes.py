@@ -11,7 +11,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import FastAPI, Query
 from fastapi.exceptions import HTTPException, RequestValidationError
@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from tokencost.budgets import BudgetLine, budget_lines
 from tokencost.events import Event
-from tokencost.money import from_units
+from tokencost.reports import Summary, build_summary
 from tokencost.server.dashboard import DashboardData, collect
 from tokencost.server.middleware import MAX_BODY_BYTES, write_guards
 from tokencost.server.prices import known_prices
@@ -39,11 +39,10 @@ from tokencost.server.schemas import (
     SummaryOut,
     TrackRequest,
 )
-from tokencost.server.shapes import budget_json, event_json, group_json, iso, money, plain, range_totals
+from tokencost.server.shapes import budget_json, event_json, plain, summary_json
 from tokencost.server.watched import StoreHealth, WatchedStore
-from tokencost.stores import Totals
 from tokencost.tracker import CostTracker
-from tokencost.when import parse_when
+from tokencost.when import parse_range, parse_when
 
 __all__ = ["Served", "add_routes", "instant", "respond"]
 
@@ -150,12 +149,14 @@ def _add_api(app: FastAPI, served: Served) -> None:
     )
     def post_track(body: TrackRequest) -> JSONResponse:
         """Price and record one call; returns the event (money as decimal strings)."""
-        if body.cache_read_tokens + body.cache_write_tokens > body.input_tokens:
+        if body.cache_read_tokens + body.cache_write_tokens > body.prompt_tokens:
             raise _invalid(
-                "body", "cache_read_tokens", body.cache_read_tokens, "cache reads plus writes exceed input_tokens"
+                "body", "cache_read_tokens", body.cache_read_tokens, "cache reads plus writes exceed prompt_tokens"
             )
-        if body.reasoning_tokens > body.output_tokens:
-            raise _invalid("body", "reasoning_tokens", body.reasoning_tokens, "reasoning_tokens exceed output_tokens")
+        if body.reasoning_tokens > body.completion_tokens:
+            raise _invalid(
+                "body", "reasoning_tokens", body.reasoning_tokens, "reasoning_tokens exceed completion_tokens"
+            )
         metadata: dict[str, Any] = dict(body.metadata or {})
         for key in _RESERVED_META:
             if key in metadata:
@@ -170,8 +171,8 @@ def _add_api(app: FastAPI, served: Served) -> None:
         try:
             event = tracker.track(
                 model=body.model,
-                prompt_tokens=body.input_tokens,
-                completion_tokens=body.output_tokens,
+                prompt_tokens=body.prompt_tokens,
+                completion_tokens=body.completion_tokens,
                 provider=body.provider,
                 cache_read_tokens=body.cache_read_tokens,
                 cache_write_tokens=body.cache_write_tokens,
@@ -190,34 +191,27 @@ def _add_api(app: FastAPI, served: Served) -> None:
 
     @_route(app, "GET", "/summary", response_model=SummaryOut, responses={503: {"model": ErrorOut}}, tags=["api"])
     def get_summary(
-        by: Annotated[GroupBy, Query(description="The grouping key.")] = "model",
-        since: Annotated[str | None, Query(max_length=64, description="Epoch seconds or ISO-8601, inclusive.")] = None,
-        until: Annotated[str | None, Query(max_length=64, description="Epoch seconds or ISO-8601, exclusive.")] = None,
+        by: Annotated[GroupBy, Query()] = "model",
+        since: Annotated[str | None, Query(max_length=64, description="Inclusive: 2026-12-01, 7d, epoch...")] = None,
+        until: Annotated[str | None, Query(max_length=64, description="Exclusive; a date alone: its end.")] = None,
+        window: Annotated[Literal["day", "month"] | None, Query(description="The current UTC day or month.")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_GROUPS, description="Most groups returned.")] = 100,
     ) -> JSONResponse:
-        """Return totals over a time range and per group (most expensive first)."""
-        start, end = instant(since, "since"), instant(until, "until")
-        if start is not None and end is not None and end <= start:
-            raise _invalid("query", "until", until, "until must be later than since")
-        groups = read("aggregate", lambda: store.aggregate(name, by, start, end))
-        totals: Totals = read("totals", lambda: range_totals(store, name, start, end))
-        return respond(
-            SummaryOut,
-            {
-                "ledger": name,
-                "by": by,
-                "since": iso(start),
-                "until": iso(end),
-                "total_cost": money(from_units(totals.cost_units)),
-                "requests": totals.requests,
-                "unpriced": totals.unpriced,
-                "prompt_tokens": totals.prompt_tokens,
-                "completion_tokens": totals.completion_tokens,
-                "saved_by_cache": money(from_units(totals.saved_units)),
-                "groups_total": len(groups),
-                "groups": [group_json(g) for g in groups[:limit]],
-            },
+        """Return what ``tokencost report --json`` prints: totals, groups (most expensive first), budgets."""
+        since, until = since or None, until or None
+        instant(since, "since")  # 422 naming the field for a bad time
+        instant(until, "until")
+        try:
+            parse_range(since, until)
+        except ValueError as exc:
+            raise _invalid("query", "until", until, str(exc)) from None
+        if window is not None and (since or until):
+            raise _invalid("query", "window", window, "give window or since/until, not both")
+        summary: Summary = read(
+            "summary",
+            lambda: build_summary(store, name, window=window, by=by, since=since or None, until=until or None),
         )
+        return respond(SummaryOut, summary_json(summary, limit))
 
     @_route(app, "GET", "/recent", response_model=RecentOut, responses={503: {"model": ErrorOut}}, tags=["api"])
     def get_recent(
