@@ -73,8 +73,8 @@ def main() -> None:
                     time.sleep(0.1)
                 body = {
                     "model": "gpt-4o",
-                    "input_tokens": 10_000,
-                    "output_tokens": 500,
+                    "prompt_tokens": 10_000,
+                    "completion_tokens": 500,
                     "cache_read_tokens": 8_000,
                     "endpoint": "/v1/chat",
                     "user": "bench",

@@ -114,7 +114,7 @@ def test_report_prints_the_table(ledger: str) -> None:
 def test_report_json_by_user_and_window(ledger: str) -> None:
     """--json prints the summary data; --by groups by a metadata key; --window day keeps today's calls."""
     data = json.loads(run("report", "--store", ledger, "--by", "user", "--json").stdout)
-    costs = {row["key"]: Decimal(row["cost_usd"]) for row in data["rows"]}
+    costs = {row["key"]: Decimal(row["cost"]) for row in data["groups"]}
     assert costs["alice"] == Decimal("0.04")
     assert costs["bob"] == Decimal("0.04")
     assert data["unpriced"] == 1
@@ -123,15 +123,53 @@ def test_report_json_by_user_and_window(ledger: str) -> None:
     assert 0 < today["requests"] <= 6  # a run just after midnight UTC may see fewer
     empty = json.loads(run("report", "--store", ledger, "--since", "2999-01-01", "--json").stdout)
     assert empty["requests"] == 0
-    assert empty["total_usd"] == "0.00"
+    assert empty["cost"] == "0.00"
 
 
 def test_report_reads_the_store_from_the_environment(ledger: str, tmp_path: Path) -> None:
-    """Without --store, TOKENCOST_STORE names the ledger; --name picks another ledger in it (empty here)."""
+    """Without --store, TOKENCOST_STORE names the ledger; --name picks another ledger in it."""
     result = run("report", "--json", env={"TOKENCOST_STORE": ledger})
     assert json.loads(result.stdout)["requests"] == 6
-    other = run("report", "--json", "--name", "other", env={"TOKENCOST_STORE": ledger})
-    assert json.loads(other.stdout)["requests"] == 0
+    store = store_from_url(ledger)
+    store.record("batch", event("gpt-4o", time.time(), input=2_000, cache_read=8_000, output=500))
+    store.close()
+    other = run("report", "--json", "--name", "batch", env={"TOKENCOST_STORE": ledger})
+    assert json.loads(other.stdout)["requests"] == 1
+
+
+# ---------------------------------------------------------------------------------------------------- typos
+
+
+@pytest.mark.parametrize("command", [["report"], ["export"], ["whatif", "--model", "gpt-4o"], ["reservations"]])
+def test_an_unknown_ledger_name_says_which_exist(ledger: str, command: list[str]) -> None:
+    """--name nosuch is an error naming the ledgers the store holds, not an empty report with exit 0."""
+    store = store_from_url(ledger)
+    store.record("batch", event("gpt-4o", time.time(), input=10, output=5))
+    store.close()
+    result = run(*command, "--store", ledger, "--name", "nosuch")
+    assert_one_line_error(result, "no ledger named 'nosuch'; ledgers here: 'batch', 'default'")
+
+
+def test_an_unknown_group_key_says_which_exist(ledger: str) -> None:
+    """--by nonsense is an error listing the built-in keys and the metadata keys recorded, not one (none) row."""
+    result = run("report", "--store", ledger, "--by", "nonsense")
+    assert_one_line_error(result, "no recorded call has the key 'nonsense'")
+    assert "model, provider" in result.stderr
+    assert "metadata key (user)" in result.stderr
+    # A metadata key some calls have is fine, and so is a built-in key.
+    assert run("report", "--store", ledger, "--by", "user").exit_code == 0
+    assert run("report", "--store", ledger, "--by", "price_source").exit_code == 0
+
+
+@pytest.mark.parametrize("output", ["usage.parquet", "usage"])
+def test_an_unknown_export_suffix_is_refused(ledger: str, tmp_path: Path, output: str) -> None:
+    """-o usage.parquet is refused (it used to write CSV under that name); --format still decides when given."""
+    target = tmp_path / output
+    assert_one_line_error(run("export", "--store", ledger, "-o", str(target)), "use .csv, .json or .jsonl")
+    assert not target.exists()
+    done = run("export", "--store", ledger, "-o", str(target), "--format", "jsonl")
+    assert done.exit_code == 0, done.stderr
+    assert len(target.read_text().splitlines()) == 6
 
 
 def test_default_store_is_tokencost_db_in_the_current_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -145,7 +183,7 @@ def test_default_store_is_tokencost_db_in_the_current_folder(tmp_path: Path, mon
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (["--since", "yesterday"], "--since: cannot read 'yesterday'"),
+        (["--since", "lastweek"], "--since: cannot read 'lastweek'"),
         (["--until", "2026-02-30"], "--until: cannot read"),
         (["--window", "week"], "'week' is not one of"),
         (["--bogus"], "No such option"),
@@ -235,8 +273,8 @@ def test_report_and_export_read_a_redis_ledger(redis_url: str) -> None:
         store.record("team", event("gpt-4o", now - i, input=2_000, cache_read=8_000, output=500, user="dana"))
     store.close()
     data = json.loads(run("report", "--store", redis_url, "--name", "team", "--json").stdout)
-    assert data["total_usd"] == "0.06"
-    assert data["rows"][0]["key"] == "gpt-4o"
+    assert data["cost"] == "0.06"
+    assert data["groups"][0]["key"] == "gpt-4o"
     lines = run("export", "--store", redis_url, "--name", "team", "--format", "jsonl").stdout.splitlines()
     assert sum(Decimal(json.loads(line)["cost"]) for line in lines) == Decimal("0.06")
 
@@ -259,7 +297,7 @@ def test_export_csv_sums_to_the_report_total(ledger: str, tmp_path: Path) -> Non
     assert result.stderr == f"tokencost: exported 6 calls to {out}\n"  # no progress bar off a terminal
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert len(rows) == 6
-    total = json.loads(run("report", "--store", ledger, "--json").stdout)["total_usd"]
+    total = json.loads(run("report", "--store", ledger, "--json").stdout)["cost"]
     assert sum(Decimal(r["cost"]) for r in rows if r["cost"]) == Decimal(total)
     assert {r["model"] for r in rows if r["priced"] == "false"} == {"acme-unknown"}
 
@@ -288,12 +326,12 @@ def test_export_to_a_missing_folder_is_one_line(ledger: str, tmp_path: Path) -> 
 def test_whatif_json_matches_prices_computed_by_hand(ledger: str) -> None:
     """whatif --model reprices each recorded model's tokens at the target's litellm prices."""
     data = json.loads(run("whatif", "--store", ledger, "--model", "gpt-4o-mini", "--from", "gpt-4o", "--json").stdout)
-    (row,) = data["rows"]
+    (row,) = data["models"]
     assert row["model"] == "gpt-4o"
-    assert Decimal(row["recorded_usd"]) == Decimal("0.08")
+    assert Decimal(row["recorded_cost"]) == Decimal("0.08")
     expected = hand_cost("gpt-4o-mini", input=8_000, cache_read=32_000, output=2_000)
-    assert Decimal(row["repriced_usd"]) == expected
-    assert Decimal(data["difference_usd"]) == expected - Decimal("0.08")
+    assert Decimal(row["repriced_cost"]) == expected
+    assert Decimal(data["cost_difference"]) == expected - Decimal("0.08")
 
 
 def test_whatif_table_and_top(ledger: str) -> None:
@@ -410,9 +448,10 @@ def test_serve_without_the_server_extra_prints_the_pip_command(ledger: str, monk
     assert_one_line_error(run("serve", "--store", ledger), "pip install 'tokencost[server]'")
 
 
-def test_serve_a_missing_ledger_is_one_line(tmp_path: Path) -> None:
-    """serve checks the store first: a missing SQLite file is one line."""
-    assert_one_line_error(run("serve", "--store", f"sqlite:///{tmp_path / 'none.db'}"), "does not exist")
+def test_reports_still_refuse_a_missing_ledger(tmp_path: Path) -> None:
+    """report never creates a ledger: a typo in --store is one line, and no file appears."""
+    assert_one_line_error(run("report", "--store", f"sqlite:///{tmp_path / 'none.db'}"), "does not exist")
+    assert not (tmp_path / "none.db").exists()
 
 
 # ---------------------------------------------------------------------------------------------------- processes
@@ -428,6 +467,8 @@ def child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("TOKENCOST_STORE", "TOKENCOST_NAME")}
     env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
     env["COLUMNS"] = "100"
+    # This checkout's package, also from another working folder.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     return env
 
 
@@ -454,6 +495,43 @@ def wait_for_port(port: int, proc: subprocess.Popen[str], timeout: float = 60) -
                 return
         time.sleep(0.1)
     raise AssertionError("serve did not listen in time")
+
+
+def post_json(url: str, body: dict[str, object]) -> dict[str, object]:
+    """POST a JSON body and return the JSON reply."""
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        data: dict[str, object] = json.loads(reply.read())
+        return data
+
+
+def test_real_process_serve_creates_its_ledger(tmp_path: Path) -> None:
+    """serve --store sqlite:///new.db in a fresh folder (and the default store) starts, creates the file, records."""
+    for args, path in ((["--store", "sqlite:///new.db"], tmp_path / "new.db"), ([], tmp_path / "tokencost.db")):
+        port = free_port()
+        proc = subprocess.Popen(
+            command("serve", *args, "--port", str(port)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=child_env(),
+            cwd=tmp_path,
+        )
+        try:
+            wait_for_port(port, proc)
+            event = post_json(
+                f"http://127.0.0.1:{port}/track", {"model": "gpt-4o", "prompt_tokens": 10, "completion_tokens": 5}
+            )
+            assert event["model"] == "gpt-4o"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+        assert path.exists()
+        store = store_from_url(f"sqlite:///{path}")
+        assert store.totals("default").requests == 1
+        store.close()
 
 
 def test_real_process_serve_answers_on_loopback(ledger: str) -> None:

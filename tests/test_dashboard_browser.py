@@ -225,7 +225,9 @@ def test_hostile_model_name_renders_as_text(driver: webdriver.Chrome, seeded: tu
     """A model named <script>alert(1)</script> and markup in an endpoint show as text; nothing runs."""
     base, _ = seeded
     register_price(XSS, input_per_mtok=3, output_per_mtok=15)  # priced, so it gets bars in the charts too
-    post(base, model=XSS, input_tokens=50_000, output_tokens=2_000, endpoint='<img src=x onerror="window.pwned=1">')
+    post(
+        base, model=XSS, prompt_tokens=50_000, completion_tokens=2_000, endpoint='<img src=x onerror="window.pwned=1">'
+    )
     driver.get(f"{base}/?refresh=60")
     with pytest.raises(NoAlertPresentException):
         driver.switch_to.alert.text  # noqa: B018 - reading it is what raises when there is no alert
@@ -247,7 +249,7 @@ def test_page_refreshes_without_reload(driver: webdriver.Chrome, seeded: tuple[s
     before = page_state(driver)["marks"]
     probe = "refresh-probe-model"
     register_price(probe, input_per_mtok=1, output_per_mtok=2)
-    post(base, model=probe, input_tokens=1_000, output_tokens=100, endpoint="/probe")
+    post(base, model=probe, prompt_tokens=1_000, completion_tokens=100, endpoint="/probe")
     shown = wait_for_state(driver, lambda state: probe in state["recent"])
     assert driver.execute_script("return window.tokencostMarker") == 42  # same document: no reload
     assert shown["marks"] == before + 1

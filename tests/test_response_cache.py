@@ -503,14 +503,14 @@ def test_summary_and_report_show_the_hits(fake: FakeProvider, tmp_path: Path) ->
         summary = tracker.summary()
         assert (summary.cache_hits, summary.cache_hits_saved_usd) == (2, cost * 2)
         assert summary.to_dict()["cache_hits"] == 2
-        assert summary.to_dict()["cache_hits_saved_usd"] == str(cost * 2)
+        assert summary.to_dict()["cache_hits_saved"] == str(cost * 2)
     finally:
         tracker.close()
     result = CliRunner().invoke(main, ["report", "--store", url], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "Response cache: 2 calls answered from cache, saved $" in result.stdout
     data = json.loads(CliRunner().invoke(main, ["report", "--store", url, "--json"]).stdout)
-    assert (data["cache_hits"], Decimal(data["cache_hits_saved_usd"])) == (2, cost * 2)
+    assert (data["cache_hits"], Decimal(data["cache_hits_saved"])) == (2, cost * 2)
 
 
 def test_no_hits_no_response_cache_line(fake: FakeProvider, tracker: CostTracker) -> None:

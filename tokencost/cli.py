@@ -22,7 +22,6 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from decimal import Decimal
 from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
@@ -155,30 +154,33 @@ def _store_options(func: _F) -> _F:
 
 
 def _when_option(flag: str, end: bool) -> Callable[[_F], _F]:
-    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
-        from tokencost.reports import parse_when
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        from tokencost.when import parse_when
 
         try:
-            return parse_when(value, flag, end=end)
+            parse_when(value, flag, end=end)
         except ValueError as exc:
             raise CliError(str(exc)) from None
+        return value  # as asked: the report's header shows it so (the one parser reads it again)
 
     helps = {
-        "--since": "Only calls at or after this date (2026-11-01) or UTC datetime (2026-11-01T09:00).",
-        "--until": "Only calls before this datetime; a date alone includes that whole day.",
+        "--since": "Only calls at or after WHEN: 2026-12-01, 2026-12-01T10:00 (UTC), epoch seconds, today, "
+        "yesterday, or 7d / 12h ago.",
+        "--until": "Only calls before WHEN (same forms); a date alone includes that whole day.",
     }
-    return click.option(flag, metavar="WHEN", callback=parse, help=helps[flag])
+    return click.option(flag, metavar="WHEN", callback=check, help=helps[flag])
 
 
 @contextmanager
-def _opened(store_url: str, lock_timeout: float) -> Iterator[Store]:
-    """Open an existing ledger (never create one), and close it afterwards."""
+def _opened(store_url: str, lock_timeout: float, *, create: bool = False) -> Iterator[Store]:
+    """Open a ledger and close it afterwards: an existing one, or with ``create`` a new one where none is."""
     from tokencost.errors import MissingExtraError, StoreError
     from tokencost.reports import open_store
+    from tokencost.stores import store_from_url
 
     options: dict[str, Any] = {"busy_timeout": lock_timeout} if store_url.startswith("sqlite:") else {}
     try:
-        store = open_store(store_url, **options)
+        store = store_from_url(store_url, **options) if create else open_store(store_url, **options)
     except (StoreError, MissingExtraError, ValueError, TypeError) as exc:
         if _debug():
             raise
@@ -239,9 +241,11 @@ def reservations(
     expire); --release drops the stale ones."""
     import time
 
-    from tokencost.money import from_units
+    from tokencost.money import format_usd, from_units, units_text
+    from tokencost.reports import check_ledger
 
     with _opened(store_url, lock_timeout) as store:
+        check_ledger(store, name)
         dropped = store.release_stale(name, older_than) if release else 0
         held = store.reservations(name)
     now = time.time()
@@ -249,7 +253,7 @@ def reservations(
         {
             "id": r.id,
             "counters": list(r.keys),
-            "reserved_usd": str(from_units(r.cost_units)),
+            "reserved": units_text(r.cost_units),
             "tokens": r.tokens,
             "age_s": round(max(0.0, now - r.created), 1),
             "expires_in_s": round(max(0.0, r.expires - now), 1),
@@ -271,7 +275,7 @@ def reservations(
         table.add_row(
             r.id[:12],
             "\n".join(r.keys),
-            _exact_usd(from_units(r.cost_units)),
+            format_usd(from_units(r.cost_units)),
             f"{r.tokens:,}",
             f"{max(0.0, now - r.created):.0f} s",
             f"{max(0.0, r.expires - now):.0f} s",
@@ -298,15 +302,17 @@ def report(
     name: str,
     lock_timeout: float,
     by: str,
-    since: float | None,
-    until: float | None,
+    since: str | None,
+    until: str | None,
     window: str | None,
     as_json: bool,
 ) -> None:
     """Show spend per model (or --by KEY), cache savings, unpriced calls and budgets."""
-    from tokencost.reports import build_summary
+    from tokencost.reports import build_summary, check_group_key, check_ledger
 
     with _opened(store_url, lock_timeout) as store:
+        check_ledger(store, name)
+        check_group_key(store, name, by)
         summary = build_summary(store, name, window=window, by=by, since=since, until=until)
     if as_json:
         _print_json(summary.to_dict())
@@ -317,8 +323,15 @@ def report(
 def _export_format(fmt: str | None, output: str) -> str:
     if fmt is not None:
         return fmt
+    if output == "-":
+        return "csv"
     suffix = os.path.splitext(output)[1].lower().lstrip(".")
-    return suffix if suffix in ("csv", "json", "jsonl") else "csv"
+    if suffix not in ("csv", "json", "jsonl"):
+        shown = f"'.{suffix}'" if suffix else "no suffix"
+        raise CliError(
+            f"cannot write {output}: {shown} is not an export format; use .csv, .json or .jsonl (or --format)"
+        )
+    return suffix
 
 
 @main.command()
@@ -339,16 +352,17 @@ def export(
     lock_timeout: float,
     fmt: str | None,
     output: str,
-    since: float | None,
-    until: float | None,
+    since: str | None,
+    until: str | None,
 ) -> None:
     """Write every recorded call with all its fields; costs add up to the report's total exactly."""
-    from tokencost.reports import export_events
+    from tokencost.reports import check_ledger, export_events
 
     fmt = _export_format(fmt, output)
     # A progress bar only on a terminal, and not on one that is also receiving the export itself.
     show_progress = sys.stderr.isatty() and (output != "-" or not sys.stdout.isatty())
     with _opened(store_url, lock_timeout) as store:
+        check_ledger(store, name)
         if show_progress:
             count = _export_with_progress(store, name, output, fmt, since, until)
         else:
@@ -358,9 +372,7 @@ def export(
         click.echo(f"tokencost: exported {count:,} calls to {output}", err=True)
 
 
-def _export_with_progress(
-    store: Store, name: str, output: str, fmt: str, since: float | None, until: float | None
-) -> int:
+def _export_with_progress(store: Store, name: str, output: str, fmt: str, since: str | None, until: str | None) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from tokencost.reports import export_events
@@ -382,15 +394,8 @@ def _export_with_progress(
         return export_events(store, name, target, fmt, since=since, until=until, progress=advance)
 
 
-def _exact_usd(amount: Decimal) -> str:
-    """Show an amount with every digit it has, and at least cents: $2.50, $0.075."""
-    value = amount.normalize()
-    if value.as_tuple().exponent > -2:  # type: ignore[operator]
-        value = value.quantize(Decimal("0.01"))
-    return f"${value:f}"
-
-
 def _price_lines(price: Price) -> list[tuple[str, str]]:
+    from tokencost.money import format_usd
     from tokencost.usage import BUCKETS
 
     labels = {
@@ -408,7 +413,7 @@ def _price_lines(price: Price) -> list[tuple[str, str]]:
     rows = []
     for bucket in BUCKETS:
         if bucket in explicit:
-            rows.append((labels[bucket], f"{_exact_usd(explicit[bucket])} per 1M tokens"))
+            rows.append((labels[bucket], f"{format_usd(explicit[bucket])} per 1M tokens"))
         elif bucket in fallback:
             rows.append((labels[bucket], f"billed as {fallback[bucket]}"))
     return rows
@@ -532,16 +537,18 @@ def whatif(
     model: str | None,
     from_model: str | None,
     top: int | None,
-    since: float | None,
-    until: float | None,
+    since: str | None,
+    until: str | None,
     as_json: bool,
 ) -> None:
     """Show what the recorded usage would have cost at another model's price."""
+    from tokencost.reports import check_ledger
     from tokencost.reports import whatif as run_whatif
 
     if model is None and top is None:
         raise CliError("give --model MODEL to reprice with, or --top N to list the cheapest models")
     with _opened(store_url, lock_timeout) as store:
+        check_ledger(store, name)
         result = run_whatif(store, name, model, from_model=from_model, top=top, since=since, until=until)
     if as_json:
         _print_json(result.to_dict())
@@ -570,8 +577,11 @@ def serve(store_url: str, name: str, lock_timeout: float, host: str, port: int, 
             f"refusing to serve on {host} without --token (or TOKENCOST_SERVER_TOKEN): anyone who reaches it "
             "could read and write the ledger"
         )
-    with _opened(store_url, lock_timeout):
-        pass  # fail here, in one line, on a missing file or a store that is down
+    if store_url.startswith("memory:"):
+        raise CliError("memory:// would serve a ledger that vanishes when the server stops: use a sqlite or redis URL")
+    # A server that accepts POST /track creates its ledger (reports refuse a missing file: a typo must not make one).
+    with _opened(store_url, lock_timeout, create=True):
+        pass  # fail here, in one line, on a folder that does not exist or a store that is down
     try:
         from tokencost.server import serve as run_server
 

@@ -11,7 +11,7 @@ import math
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import TypeAlias
 
-__all__ = ["UNITS_PER_USD", "Money", "from_units", "parse_amount", "to_units"]
+__all__ = ["UNITS_PER_USD", "Money", "format_usd", "from_units", "parse_amount", "to_units", "units_text", "usd_text"]
 
 # What the API accepts as a USD amount (``tokencost.typing`` re-exports it).
 Money: TypeAlias = Decimal | int | float | str
@@ -35,6 +35,33 @@ def from_units(units: int) -> Decimal:
     if value.as_tuple().exponent > -2:  # type: ignore[operator]
         return value.quantize(_CENT)
     return value
+
+
+def units_text(units: int) -> str:
+    """Return pico-dollars as exact plain decimal text with at least cents: ``0.02``, ``16.00``, ``0.000000000001``.
+
+    The JSON form of every amount (``report --json``, exports, the server API); same digits as ``from_units``.
+    """
+    whole, frac = divmod(abs(units), UNITS_PER_USD)
+    digits = f"{frac:012d}".rstrip("0")
+    return f"{'-' if units < 0 else ''}{whole}.{digits:0<2}"
+
+
+def usd_text(amount: Decimal) -> str:
+    """Return USD as exact plain decimal text with at least cents (``"0.0139875"``, ``"2.50"``; never ``2E-2``)."""
+    return units_text(to_units(amount))
+
+
+def format_usd(amount: Decimal, *, signed: bool = False) -> str:
+    """Show USD to a reader with every digit it has: ``$1,234.50``, ``$0.0139875``, ``-$0.01``, ``+$0.25``.
+
+    The one money formatter of the terminal and the dashboard: never rounded (so never ``$0.00`` for a cost that is
+    not zero), at least cents, thousands grouped. ``signed`` puts ``+`` before amounts above zero.
+    """
+    text = usd_text(abs(amount))
+    whole, _, frac = text.partition(".")
+    sign = "-" if amount < 0 else ("+" if signed and amount > 0 else "")
+    return f"{sign}${int(whole):,}.{frac}"
 
 
 def parse_amount(value: object, name: str, *, allow_none: bool = True) -> Decimal | None:

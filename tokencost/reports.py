@@ -39,25 +39,31 @@ from rich.text import Text
 from tokencost.budgets import Budget, BudgetLine, budget_lines
 from tokencost.errors import PriceNotFoundError, StoreError
 from tokencost.events import Event
-from tokencost.money import UNITS_PER_USD, from_units
+from tokencost.money import UNITS_PER_USD, format_usd, from_units, units_text, usd_text
 from tokencost.pricing import Price, PriceChain
-from tokencost.stores.base import Group, Store, Totals
+from tokencost.stores.base import NONE_KEY, Group, Store, Totals
 from tokencost.usage import BUCKETS, Usage
+from tokencost.when import describe_when, parse_range, parse_when
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
 
 __all__ = [
+    "BUILTIN_KEYS",
     "EXPORT_FIELDS",
     "Alternative",
     "Summary",
     "SummaryRow",
     "WhatIf",
     "WhatIfRow",
+    "budget_dict",
     "build_summary",
+    "check_group_key",
+    "check_ledger",
     "export_events",
     "export_record",
     "iter_events",
+    "metadata_keys",
     "open_store",
     "parse_when",
     "report",
@@ -108,45 +114,6 @@ _TOKEN_FIELDS = ("input", "cache_read", "cache_write", "output", "reasoning")
 # ---------------------------------------------------------------------------------------------------- time
 
 
-def parse_when(value: object, name: str = "time", *, end: bool = False) -> float | None:
-    """Read a point in time as epoch seconds (UTC).
-
-    Accepts ``None``, epoch seconds, a ``datetime`` (naive means UTC), a ``date``, or ISO-8601 text:
-    ``"2026-11-01"``, ``"2026-11-01T12:30"``, ``"2026-11-01T12:30:00+02:00"``, ``"...Z"``. A bare date means its
-    midnight UTC, or, with ``end=True`` (an ``until`` bound, exclusive), the next midnight: so
-    ``until="2026-11-30"`` includes the whole of November 30.
-
-    Raises:
-        ValueError: for text that is not a date or datetime, or a value of another type.
-    """
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ValueError(f"{name}: expected a date or datetime, got {value!r}")
-    if isinstance(value, (int, float)):
-        if not math.isfinite(value):
-            raise ValueError(f"{name}: expected a date or datetime, got {value!r}")
-        return float(value)
-    if isinstance(value, dt.datetime):
-        moment = value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
-        return moment.timestamp()
-    if isinstance(value, dt.date):
-        day = value + dt.timedelta(days=1) if end else value
-        return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp()
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            if len(text) == 10:
-                return parse_when(dt.date.fromisoformat(text), name, end=end)
-            if text.endswith(("Z", "z")):  # fromisoformat reads "Z" only from Python 3.11
-                text = text[:-1] + "+00:00"
-            return parse_when(dt.datetime.fromisoformat(text), name, end=end)
-        except ValueError:
-            pass
-        raise ValueError(f"{name}: cannot read {value!r} as a date (2026-11-01) or datetime (2026-11-01T12:30)")
-    raise ValueError(f"{name}: expected a date or datetime, not {type(value).__name__}")
-
-
 def _window_start(window: str, now: float) -> float:
     moment = dt.datetime.fromtimestamp(now, dt.timezone.utc)
     start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -159,41 +126,23 @@ def _utc(ts: float | None) -> dt.datetime | None:
     return None if ts is None else dt.datetime.fromtimestamp(ts, dt.timezone.utc)
 
 
-def _show_time(moment: dt.datetime) -> str:
-    if moment.time() == dt.time(0):
-        return moment.date().isoformat()
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _window_label(window: str | None, since: dt.datetime | None, until: dt.datetime | None) -> str:
+def _window_label(window: str | None, since: dt.datetime | None, asked_since: object, asked_until: object) -> str:
+    """The header's words for the range: what was asked (``until 2026-12-03``), not the bound it became."""
     if window == "day" and since is not None:
         return f"today ({since.date().isoformat()} UTC)"
     if window == "month" and since is not None:
         return f"this month ({since.strftime('%Y-%m')} UTC)"
-    if since is None and until is None:
+    if asked_since is None and asked_until is None:
         return "all time"
     parts = []
-    if since is not None:
-        parts.append(f"from {_show_time(since)}")
-    if until is not None:
-        parts.append(f"until {_show_time(until)}")
+    if asked_since is not None:
+        parts.append(f"from {describe_when(asked_since)}")
+    if asked_until is not None:
+        parts.append(f"until {describe_when(asked_until)}")
     return " ".join(parts) + " UTC"
 
 
 # ---------------------------------------------------------------------------------------------------- display
-
-
-def _usd(amount: Decimal, *, signed: bool = False) -> str:
-    """Show dollars: cents from $0.10 up, else three significant digits (to_dict() has the exact amounts)."""
-    if amount == 0:
-        return "$0.00"
-    sign = "-" if amount < 0 else ("+" if signed else "")
-    value = abs(amount)
-    if value >= Decimal("0.1") or value == value.quantize(Decimal("0.01")):
-        return f"{sign}${value:,.2f}"
-    digits = Decimal(1).scaleb(value.adjusted() - 2)
-    shown = value.quantize(digits, rounding=ROUND_HALF_EVEN).normalize()
-    return f"{sign}${shown:f}"
 
 
 def _tokens(count: int) -> str:
@@ -263,9 +212,10 @@ class SummaryRow:
         return {
             "key": self.key,
             "requests": self.requests,
-            "cost_usd": _dec(self.cost_usd),
+            "cost": usd_text(self.cost_usd),
             "share": _dec(self.share),
             "unpriced": self.unpriced,
+            "saved_by_cache": usd_text(self.saved_by_cache_usd),
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "input_tokens": self.input_tokens,
@@ -274,7 +224,6 @@ class SummaryRow:
             "output_tokens": self.output_tokens,
             "reasoning_tokens": self.reasoning_tokens,
             "cached_share": None if cached is None else _dec(cached),
-            "saved_by_cache_usd": _dec(self.saved_by_cache_usd),
         }
 
 
@@ -294,13 +243,14 @@ def _row(group: Group, total_units: int) -> SummaryRow:
     )
 
 
-def _budget_dict(line: BudgetLine) -> dict[str, Any]:
+def budget_dict(line: BudgetLine) -> dict[str, Any]:
+    """Return one budget scope in its current window as JSON data (docs/json.md: a budget)."""
     return {
         "scope": line.label,
         "window": line.window,
-        "limit_usd": None if line.limit_usd is None else _dec(line.limit_usd),
-        "spent_usd": _dec(line.spent_usd),
-        "remaining_usd": None if line.remaining_usd is None else _dec(line.remaining_usd),
+        "limit": None if line.limit_usd is None else usd_text(line.limit_usd),
+        "spent": usd_text(line.spent_usd),
+        "remaining": None if line.remaining_usd is None else usd_text(line.remaining_usd),
         "max_tokens": line.max_tokens,
         "tokens": line.tokens,
         "strict": line.strict,
@@ -362,18 +312,19 @@ class Summary:
             "window": self.window,
             "since": None if self.since is None else self.since.isoformat(),
             "until": None if self.until is None else self.until.isoformat(),
-            "total_usd": _dec(self.total_usd),
+            "cost": usd_text(self.total_usd),
             "requests": self.requests,
             "unpriced": self.unpriced,
-            "saved_by_cache_usd": _dec(self.saved_by_cache_usd),
+            "saved_by_cache": usd_text(self.saved_by_cache_usd),
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
-            "tokens": dict(self.tokens),
+            **{f"{bucket}_tokens": self.tokens[bucket] for bucket in _TOKEN_FIELDS},
             "cached_share": None if cached is None else _dec(cached),
             "cache_hits": self.cache_hits,
-            "cache_hits_saved_usd": _dec(self.cache_hits_saved_usd),
-            "rows": [row.to_dict() for row in self.rows],
-            "budgets": [_budget_dict(line) for line in self.budgets],
+            "cache_hits_saved": usd_text(self.cache_hits_saved_usd),
+            "groups_total": len(self.rows),
+            "groups": [row.to_dict() for row in self.rows],
+            "budgets": [budget_dict(line) for line in self.budgets],
         }
 
     # -- rendering ---------------------------------------------------------------------------------------------
@@ -397,13 +348,13 @@ class Summary:
                 ("Prompt cache: ", "bold"),
                 f"{self.tokens['cache_read']:,} of {self.prompt_tokens:,} input tokens read from cache "
                 f"({_percent(cached)}), saved ",
-                (_usd(prompt_saved), "green"),
+                (format_usd(prompt_saved), "green"),
             )
         if self.cache_hits:
             yield Text.assemble(
                 ("Response cache: ", "bold"),
                 f"{self.cache_hits:,} {'call' if self.cache_hits == 1 else 'calls'} answered from cache, saved ",
-                (_usd(self.cache_hits_saved_usd), "green"),
+                (format_usd(self.cache_hits_saved_usd), "green"),
             )
         yield from self._render_budgets()
 
@@ -419,15 +370,15 @@ class Summary:
         if show_cached:
             table.add_column("cached", justify="right", footer=_tokens(self.tokens["cache_read"]))
         table.add_column("output", justify="right", footer=_tokens(self.completion_tokens))
-        table.add_column("cost", justify="right", footer=_usd(self.total_usd))
+        table.add_column("cost", justify="right", footer=format_usd(self.total_usd))
         table.add_column("share", justify="right", footer="100%" if self.total_usd else "-")
         if show_bar:
             table.add_column("", width=_BAR_WIDTH)
         if by_model:
             table.add_column("cache %", justify="right", footer=_percent(self.cached_share))
-            table.add_column("saved", justify="right", footer=_usd(self.saved_by_cache_usd))
+            table.add_column("saved", justify="right", footer=format_usd(self.saved_by_cache_usd))
         for row in self.rows[:MAX_ROWS]:
-            cost = Text(_usd(row.cost_usd))
+            cost = Text(format_usd(row.cost_usd))
             if row.unpriced:
                 cost.append(f" +{row.unpriced}?", style="bold yellow")
             cells: list[Any] = [row.key, f"{row.requests:,}", _tokens(row.prompt_tokens)]
@@ -437,7 +388,7 @@ class Summary:
             if show_bar:
                 cells.append(_bar(float(row.share), "cyan"))
             if by_model:
-                cells += [_percent(row.cached_share), _usd(row.saved_by_cache_usd)]
+                cells += [_percent(row.cached_share), format_usd(row.saved_by_cache_usd)]
             table.add_row(*cells)
         return table
 
@@ -463,8 +414,8 @@ class Summary:
         for line in self.budgets:
             if line.limit_usd is not None:
                 fraction = line.fraction or 0.0
-                spent, limit = _usd(line.spent_usd), _usd(line.limit_usd)
-                remaining = _usd(line.remaining_usd if line.remaining_usd is not None else Decimal(0))
+                spent, limit = format_usd(line.spent_usd), format_usd(line.limit_usd)
+                remaining = format_usd(line.remaining_usd if line.remaining_usd is not None else Decimal(0))
             else:
                 max_tokens = line.max_tokens or 0
                 fraction = line.tokens / max_tokens if max_tokens else 1.0
@@ -501,7 +452,8 @@ def build_summary(
         ledger: the ledger's name (the tracker's ``name``).
         window: None (everything), ``"day"`` or ``"month"``: the current calendar window in UTC.
         by: ``"model"``, ``"provider"``, ``"user"``, ``"tag"``, ``"day"``, ``"status"`` or any metadata key.
-        since, until: bounds (epoch seconds, datetime, date or ISO text; see ``parse_when``); not with ``window``.
+        since, until: bounds (epoch seconds, datetime, date, ISO text, ``7d``, ``yesterday``; see
+            ``tokencost.when``); not with ``window``.
         budgets: the budgets to show; None reads the ones the tracker saved in the store.
         now: the current time (epoch seconds), for the window and budget windows.
 
@@ -514,14 +466,11 @@ def build_summary(
     if window not in (None, "day", "month"):
         raise ValueError(f"window must be None, 'day' or 'month', got {window!r}")
     now = time.time() if now is None else now
-    start = parse_when(since, "since")
-    stop = parse_when(until, "until", end=True)
+    start, stop = parse_range(since, until, now=now)
     if window is not None:
         if start is not None or stop is not None:
             raise ValueError("give window or since/until, not both")
         start = _window_start(window, now)
-    if start is not None and stop is not None and stop <= start:
-        raise ValueError("until must be later than since")
     groups = store.aggregate(ledger, by, start, stop)
     if start is None and stop is None:
         totals = store.totals(ledger)
@@ -551,7 +500,7 @@ def build_summary(
         },
         rows=tuple(rows),
         budgets=tuple(lines),
-        window=_window_label(window, since_dt, until_dt),
+        window=_window_label(window, since_dt, since, until),
         since=since_dt,
         until=until_dt,
         cache_hits=0 if hits is None else hits.requests,
@@ -560,6 +509,54 @@ def build_summary(
 
 
 # ---------------------------------------------------------------------------------------------------- stores
+
+# The group keys every event has; any other ``by`` is a metadata key.
+BUILTIN_KEYS = ("model", "provider", "status", "price_source", "day", "tag")
+# Recent events whose metadata keys a typo's message lists.
+_KEY_SAMPLE = 1000
+
+
+def check_ledger(store: Store, ledger: str) -> None:
+    """Refuse a ledger name the store does not hold, naming the ones it does.
+
+    A store that cannot list its ledgers (``Store.ledgers()`` is ``None``) accepts every name.
+
+    Raises:
+        ValueError: ``no ledger named 'nosuch'; ledgers here: default, batch``.
+        StoreError: when the store fails.
+    """
+    names = store.ledgers()
+    if names is None or ledger in names:
+        return
+    here = ", ".join(repr(name) for name in names) if names else "none"
+    raise ValueError(f"no ledger named {ledger!r}; ledgers here: {here}")
+
+
+def metadata_keys(store: Store, ledger: str) -> list[str]:
+    """Return the metadata keys of the ledger's newest calls (up to 1,000 of them), sorted."""
+    keys: set[str] = set()
+    for event in store.events(ledger, limit=_KEY_SAMPLE):
+        keys.update(event.metadata)
+    return sorted(keys - {"tags"})
+
+
+def check_group_key(store: Store, ledger: str, by: str) -> None:
+    """Refuse a metadata key no recorded call has (a typo would group everything under ``(none)``).
+
+    Raises:
+        ValueError: naming the built-in keys and the metadata keys recorded.
+        StoreError: when the store fails.
+    """
+    if by in BUILTIN_KEYS:
+        return
+    groups = store.aggregate(ledger, by)
+    if not groups or any(group.key != NONE_KEY for group in groups):
+        return  # an empty ledger has no keys to compare with
+    found = metadata_keys(store, ledger)
+    known = ", ".join(found) if found else "none recorded"
+    raise ValueError(
+        f"no recorded call has the key {by!r}: group by {', '.join(BUILTIN_KEYS)} or a metadata key ({known})"
+    )
 
 
 def open_store(url: str, **options: Any) -> Store:
@@ -703,13 +700,6 @@ def _dec(amount: Decimal) -> str:
     return f"{amount:f}"
 
 
-def _money(units: int) -> str:
-    """Return pico-dollars as exact plain decimal text (``from_units`` written out): 0.02, 16.00, 0.000000000001."""
-    whole, frac = divmod(abs(units), UNITS_PER_USD)
-    digits = f"{frac:012d}".rstrip("0")
-    return f"{'-' if units < 0 else ''}{whole}.{digits:0<2}"
-
-
 @dataclass(frozen=True)
 class _PriceFacts:
     units: tuple[int, ...] | None  # pico-dollars per token of each bucket, when all are whole numbers
@@ -737,7 +727,7 @@ def _price_facts(price: Price) -> _PriceFacts:
 def _breakdown(event: Event, facts: _PriceFacts | None) -> dict[str, str]:
     """Return ``event.breakdown_units`` as decimal text, multiplying whole per-token units when it can."""
     if facts is None or facts.units is None or event.breakdown is not None:
-        return {bucket: _money(units) for bucket, units in event.breakdown_units.items()}
+        return {bucket: units_text(units) for bucket, units in event.breakdown_units.items()}
     if event.cost_units is None or event.status == "cache_hit":
         return {}
     usage = event.usage
@@ -745,7 +735,7 @@ def _breakdown(event: Event, facts: _PriceFacts | None) -> dict[str, str]:
     for bucket, per_token in zip(BUCKETS, facts.units, strict=True):
         tokens: int = getattr(usage, bucket)
         if tokens:
-            out[bucket] = _money(tokens * per_token)
+            out[bucket] = units_text(tokens * per_token)
     return out
 
 
@@ -762,7 +752,7 @@ def _fields(event: Event) -> list[Any]:
         event.provider,
         event.status,
         cost is not None,
-        None if cost is None else _money(cost),
+        None if cost is None else units_text(cost),
         event.price_source,
         usage.prompt_tokens,
         usage.completion_tokens,
@@ -774,7 +764,7 @@ def _fields(event: Event) -> list[Any]:
         usage.audio_in,
         usage.audio_out,
         usage.image,
-        _money(event.saved_units),
+        units_text(event.saved_units),
         _breakdown(event, facts),
         {} if facts is None else dict(facts.per_mtok),
         event.reason,
@@ -852,8 +842,7 @@ def export_events(
     """
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
-    start = parse_when(since, "since")
-    stop = parse_when(until, "until", end=True)
+    start, stop = parse_range(since, until)
     events = iter_events(store, ledger, start, stop, progress=progress)
     if not isinstance(path_or_file, (str, os.PathLike)):
         return _write_events(path_or_file, events, fmt)
@@ -900,16 +889,16 @@ def _per_mtok(price: Price, bucket: str) -> Decimal:
 
 
 def _price_text(price: Price) -> str:
-    parts = [f"in {_usd(_per_mtok(price, 'input'))}", f"out {_usd(_per_mtok(price, 'output'))}"]
+    parts = [f"in {format_usd(_per_mtok(price, 'input'))}", f"out {format_usd(_per_mtok(price, 'output'))}"]
     if price.cache_read is not None:
-        parts.append(f"cached {_usd(_per_mtok(price, 'cache_read'))}")
+        parts.append(f"cached {format_usd(_per_mtok(price, 'cache_read'))}")
     return " / ".join(parts) + " per 1M"
 
 
 def _price_short(price: Price) -> str:
-    text = f"{_usd(_per_mtok(price, 'input'))} / {_usd(_per_mtok(price, 'output'))}"
+    text = f"{format_usd(_per_mtok(price, 'input'))} / {format_usd(_per_mtok(price, 'output'))}"
     if price.cache_read is not None:
-        text += f" ({_usd(_per_mtok(price, 'cache_read'))})"
+        text += f" ({format_usd(_per_mtok(price, 'cache_read'))})"
     return text
 
 
@@ -939,9 +928,9 @@ class WhatIfRow:
             "model": self.model,
             "requests": self.requests,
             "unpriced": self.unpriced,
-            "recorded_usd": _dec(self.recorded_usd),
-            "repriced_usd": _dec(self.repriced_usd),
-            "difference_usd": _dec(self.difference_usd),
+            "recorded_cost": usd_text(self.recorded_usd),
+            "repriced_cost": usd_text(self.repriced_usd),
+            "cost_difference": usd_text(self.difference_usd),
             "input_tokens": self.input_tokens,
             "cache_read_tokens": self.cache_read_tokens,
             "cache_write_tokens": self.cache_write_tokens,
@@ -964,7 +953,7 @@ class Alternative:
         return {
             "model": self.model,
             "provider": self.provider,
-            "cost_usd": _dec(self.cost_usd),
+            "cost": usd_text(self.cost_usd),
             "price_per_mtok": {k: f"{v:f}" for k, v in self.price.as_per_mtok().items()},
         }
 
@@ -1014,11 +1003,11 @@ class WhatIf:
             "from_model": self.from_model,
             "since": None if self.since is None else self.since.isoformat(),
             "until": None if self.until is None else self.until.isoformat(),
-            "recorded_usd": _dec(self.recorded_usd),
-            "repriced_usd": _dec(self.repriced_usd),
-            "difference_usd": _dec(self.difference_usd),
+            "recorded_cost": usd_text(self.recorded_usd),
+            "repriced_cost": usd_text(self.repriced_usd),
+            "cost_difference": usd_text(self.difference_usd),
             "unpriced": self.unpriced,
-            "rows": [row.to_dict() for row in self.rows],
+            "models": [row.to_dict() for row in self.rows],
             "alternatives": [alt.to_dict() for alt in self.alternatives],
         }
 
@@ -1045,11 +1034,11 @@ class WhatIf:
             table.add_column(
                 "output", justify="right", footer=_tokens(sum(r.output_tokens + r.reasoning_tokens for r in self.rows))
             )
-            table.add_column("recorded", justify="right", footer=_usd(self.recorded_usd))
-            table.add_column(f"as {self.model}", justify="right", footer=_usd(self.repriced_usd), overflow="fold")
+            table.add_column("recorded", justify="right", footer=format_usd(self.recorded_usd))
+            table.add_column(f"as {self.model}", justify="right", footer=format_usd(self.repriced_usd), overflow="fold")
             table.add_column("difference", justify="right", footer=self._diff(diff, self.recorded_usd))
             for row in self.rows:
-                recorded = Text(_usd(row.recorded_usd))
+                recorded = Text(format_usd(row.recorded_usd))
                 if row.unpriced:
                     recorded.append(f" +{row.unpriced}?", style="bold yellow")
                 table.add_row(
@@ -1058,7 +1047,7 @@ class WhatIf:
                     _tokens(_usage(row).prompt_tokens),
                     _tokens(row.output_tokens + row.reasoning_tokens),
                     recorded,
-                    _usd(row.repriced_usd),
+                    format_usd(row.repriced_usd),
                     self._diff(row.difference_usd, row.recorded_usd),
                 )
             yield table
@@ -1086,7 +1075,7 @@ class WhatIf:
                     str(i),
                     alt.model,
                     alt.provider or "",
-                    _usd(alt.cost_usd),
+                    format_usd(alt.cost_usd),
                     self._diff(alt.cost_usd - self.recorded_usd, self.recorded_usd),
                     _price_short(alt.price),
                 )
@@ -1094,7 +1083,7 @@ class WhatIf:
 
     @staticmethod
     def _diff(diff: Decimal, base: Decimal) -> Text:
-        text = _usd(diff, signed=True)
+        text = format_usd(diff, signed=True)
         if base:
             text += f" ({diff / base * 100:+.0f}%)"
         return Text(text, style="green" if diff < 0 else ("red" if diff > 0 else ""))
@@ -1179,8 +1168,7 @@ def whatif(
         price = (chain or default_chain()).lookup(model)
         if price is None:
             raise PriceNotFoundError(model)
-    start = parse_when(since, "since")
-    stop = parse_when(until, "until", end=True)
+    start, stop = parse_range(since, until)
     groups = [g for g in store.aggregate(ledger, "model", start, stop) if from_model is None or g.key == from_model]
     if from_model is not None and not groups:
         raise ValueError(f"no calls to {from_model!r} recorded in ledger {ledger!r}")

@@ -32,6 +32,7 @@ from tokencost.providers import provider_of
 from tokencost.scoped import ACTIVE_BUDGETS
 from tokencost.stores import Store, Totals
 from tokencost.usage import Usage
+from tokencost.when import parse_when
 
 if TYPE_CHECKING:
     from tokencost.reports import Summary
@@ -192,15 +193,13 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         model: str | None = None,
         limit: int | None = None,
     ) -> list[Event]:
-        """Return recorded events, oldest first; ``since``/``until`` are epoch seconds or ISO-8601 text."""
+        """Return recorded events, oldest first, of ``[since, until)``: epoch seconds, ISO-8601 text, ``"7d"``,
+        ``"yesterday"``... (``tokencost.when``); a date alone as ``until`` includes that whole day."""
+        start, stop = self._bound(since, "since"), self._bound(until, "until")
         self.calls.await_returned()
         return cast(
             list[Event],
-            self.ledger.safe(
-                "events",
-                lambda: self.store.events(self.name, _when(since, "since"), _when(until, "until"), model, limit),
-                default=[],
-            ),
+            self.ledger.safe("events", lambda: self.store.events(self.name, start, stop, model, limit), default=[]),
         )
 
     @property
@@ -272,7 +271,7 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         from tokencost.reports import export_events
 
         self.flush(10)
-        return export_events(self.store, self.name, os.fspath(path), fmt, since=_when(since, "since"))
+        return export_events(self.store, self.name, os.fspath(path), fmt, since=self._bound(since, "since"))
 
     # -- methods ---------------------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -583,6 +582,12 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         return self.pre_call_check(deployment)
 
     # -- internals -------------------------------------------------------------------------------------------
+    def _bound(self, value: object, name: str) -> float | None:
+        """Read a ``since``/``until`` argument with the one time parser, relative times on this tracker's clock."""
+        if value is not None and not isinstance(value, (int, float, str, dt.date)):
+            raise TypeError(f"{name} must be epoch seconds, a datetime or text, not {type(value).__name__}")
+        return parse_when(value, name, end=name == "until", now=self._clock())
+
     def _on_crossed(self) -> None:
         """A budget scope was crossed: mirror a spent ``budget=`` into litellm, tell the user once."""
         sync_litellm_budget()
@@ -616,17 +621,3 @@ def _check_track_counts(*counts: int) -> None:
 
 
 _TRACK_COUNTS = ("prompt_tokens", "completion_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
-
-
-def _when(value: float | str | None, name: str) -> float | None:
-    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
-        return None if value is None else float(value)
-    if isinstance(value, str):
-        try:
-            parsed = dt.datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"{name} must be epoch seconds or ISO-8601 text, got {value!r}") from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=dt.timezone.utc)
-        return parsed.timestamp()
-    raise TypeError(f"{name} must be epoch seconds or ISO-8601 text")

@@ -12,12 +12,12 @@ from collections.abc import Mapping, Sequence
 from decimal import ROUND_CEILING, Decimal
 
 from tokencost.budgets import BudgetLine
-from tokencost.money import from_units
+from tokencost.money import format_usd, from_units
 from tokencost.server.dashboard import DashboardData
 from tokencost.stores import Group
 from tokencost.stores.base import NONE_KEY
 
-__all__ = ["OTHER_COLOR", "PALETTE", "escape", "short", "svg_bars", "svg_daily", "svg_gauges", "usd"]
+__all__ = ["OTHER_COLOR", "PALETTE", "escape", "short", "svg_bars", "svg_daily", "svg_gauges"]
 
 PALETTE = (
     "#4e79a7",
@@ -41,15 +41,6 @@ def escape(text: object) -> str:
 def short(text: str, limit: int = 32) -> str:
     """Cut ``text`` to ``limit`` characters, the last one an ellipsis when cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def usd(amount: Decimal) -> str:
-    """Show USD for people: cents, or enough digits for sub-cent amounts."""
-    if amount == 0:
-        return "$0.00"
-    if abs(amount) >= Decimal("0.01"):
-        return f"${amount:,.2f}"
-    return "$" + format(amount.quantize(Decimal("0.000001")).normalize(), "f")
 
 
 def _nice_step(peak: Decimal, ticks: int = 4) -> Decimal:
@@ -91,7 +82,7 @@ def svg_daily(data: DashboardData, colors: Mapping[str, str]) -> str:
         y = top + plot_h - float(step * i) * scale
         out.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>')
         out.append(
-            f'<text class="axis" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{escape(usd(step * i))}</text>'
+            f'<text class="axis" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{escape(format_usd(step * i))}</text>'
         )
     slot = plot_w / len(data.days)
     bar_w = max(2.0, slot * 0.72)
@@ -102,7 +93,7 @@ def svg_daily(data: DashboardData, colors: Mapping[str, str]) -> str:
         for model, units in stacks[day]:
             h = max(0.75, float(from_units(units)) * scale)
             y -= h
-            tip = f"{day} · {model} · {usd(from_units(units))}"
+            tip = f"{day} · {model} · {format_usd(from_units(units))}"
             out.append(
                 f'<rect class="mark" x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
                 f'fill="{colors.get(model, OTHER_COLOR)}"><title>{escape(tip)}</title></rect>'
@@ -145,8 +136,8 @@ def svg_bars(groups: Sequence[Group], colors: Mapping[str, str] | None, label: s
             f'<text class="label" x="{label_w - 8}" y="{y + 18}" text-anchor="end">{escape(short(shown, 28))}'
             f"<title>{escape(shown)}</title></text>"
             f'<rect class="mark" x="{label_w}" y="{y + 4}" width="{w:.1f}" height="{row_h - 8}" rx="2" '
-            f'fill="{color}"><title>{escape(shown)} · {escape(usd(from_units(units)))}</title></rect>'
-            f'<text class="value" x="{label_w + w + 6:.1f}" y="{y + 18}">{escape(usd(from_units(units)))}</text>'
+            f'fill="{color}"><title>{escape(shown)} · {escape(format_usd(from_units(units)))}</title></rect>'
+            f'<text class="value" x="{label_w + w + 6:.1f}" y="{y + 18}">{escape(format_usd(from_units(units)))}</text>'
         )
     out.append("</svg>")
     return "".join(out)
@@ -163,13 +154,13 @@ def svg_gauges(lines: Sequence[BudgetLine]) -> str:
         y = 2 + i * row_h
         if line.limit_usd:
             fraction = line.spent_usd / line.limit_usd
-            text = f"{usd(line.spent_usd)} of {usd(line.limit_usd)}"
+            text = f"{format_usd(line.spent_usd)} of {format_usd(line.limit_usd)}"
         elif line.max_tokens:
             fraction = Decimal(line.tokens) / Decimal(line.max_tokens)
             text = f"{line.tokens:,} of {line.max_tokens:,} tokens"
         else:
             fraction = Decimal(1) if line.exceeded else Decimal(0)
-            text = f"{usd(line.spent_usd)} (limit 0)"
+            text = f"{format_usd(line.spent_usd)} (limit 0)"
         percent = int(fraction * 100)
         color = "#d64545" if line.exceeded or fraction >= 1 else "#e6a23c" if fraction >= Decimal("0.8") else "#3c9d5d"
         fill = bar_w * float(min(fraction, Decimal(1)))

@@ -15,8 +15,8 @@ from importlib import resources
 from string import Template
 
 from tokencost.events import Event
-from tokencost.money import from_units
-from tokencost.server.charts import PALETTE, escape, short, svg_bars, svg_daily, svg_gauges, usd
+from tokencost.money import format_usd, from_units
+from tokencost.server.charts import PALETTE, escape, short, svg_bars, svg_daily, svg_gauges
 from tokencost.server.dashboard import DashboardData
 
 __all__ = ["asset", "down_fragment", "fill", "render_fragment", "render_page", "security_headers"]
@@ -58,7 +58,7 @@ def _recent_table(events: Sequence[Event]) -> str:
                 user=short(str(meta.get("user", "")), 24),
                 prompt_tokens=f"{event.usage.prompt_tokens:,}",
                 completion_tokens=f"{event.usage.completion_tokens:,}",
-                cost="unpriced" if event.cost is None else usd(event.cost),
+                cost="unpriced" if event.cost is None else format_usd(event.cost),
             )
         )
     return fill("recent.html", {"rows": "".join(rows)})
@@ -71,10 +71,10 @@ def render_fragment(data: DashboardData) -> str:
     totals = data.totals
     stamp = dt.datetime.fromtimestamp(data.now, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     cards = (
-        ("Total spend", usd(from_units(totals.cost_units))),
+        ("Total spend", format_usd(from_units(totals.cost_units))),
         ("Calls", f"{totals.requests:,}"),
         ("Unpriced calls", f"{totals.unpriced:,}"),
-        ("Saved by cache", usd(from_units(totals.saved_units))),
+        ("Saved by cache", format_usd(from_units(totals.saved_units))),
     )
     markup = {
         "stats": "".join(fill("stat.html", name=k, value=v) for k, v in cards),

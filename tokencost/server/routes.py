@@ -7,13 +7,11 @@ route's response model first: what the OpenAPI schema promises is what leaves. A
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import FastAPI, Query
 from fastapi.exceptions import HTTPException, RequestValidationError
@@ -21,7 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from tokencost.budgets import BudgetLine, budget_lines
 from tokencost.events import Event
-from tokencost.money import from_units
+from tokencost.reports import Summary, build_summary
 from tokencost.server.dashboard import DashboardData, collect
 from tokencost.server.middleware import MAX_BODY_BYTES, write_guards
 from tokencost.server.prices import known_prices
@@ -41,15 +39,13 @@ from tokencost.server.schemas import (
     SummaryOut,
     TrackRequest,
 )
-from tokencost.server.shapes import budget_json, event_json, group_json, iso, money, plain, range_totals
+from tokencost.server.shapes import budget_json, event_json, plain, summary_json
 from tokencost.server.watched import StoreHealth, WatchedStore
-from tokencost.stores import Totals
 from tokencost.tracker import CostTracker
+from tokencost.when import parse_range, parse_when
 
 __all__ = ["Served", "add_routes", "instant", "respond"]
 
-# Epoch seconds accepted for since/until: 1970 up to the year 9999.
-_MAX_EPOCH = 253_402_300_800.0
 # Metadata keys POST /track fills from its own fields.
 _RESERVED_META = ("endpoint", "user", "tags")
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -85,32 +81,18 @@ def _invalid(where: str, field: str, value: object, message: str) -> RequestVali
 
 
 def instant(value: str | None, field: str) -> float | None:
-    """Parse ``since``/``until``: epoch seconds or ISO-8601 (a date, or a time; UTC when it has no offset).
+    """Parse ``since``/``until`` with the one time parser (``tokencost.when``): epoch seconds, ISO-8601, ``7d``,
+    ``yesterday``...; a date alone as ``until`` includes that whole day.
 
     Raises:
         RequestValidationError: naming ``field`` (the client gets 422).
     """
     if value is None or not value.strip():
         return None
-    text = value.strip()
-    message = "must be epoch seconds or an ISO-8601 date or time (1970 to 9999)"
     try:
-        number: float | None = float(text)
-    except ValueError:
-        number = None
-    if number is None:
-        if text[-1:] in ("Z", "z"):  # Python 3.10's fromisoformat does not read "Z"
-            text = text[:-1] + "+00:00"
-        try:
-            parsed = dt.datetime.fromisoformat(text)
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=dt.timezone.utc)
-            number = parsed.timestamp()
-        except (ValueError, OverflowError, OSError):
-            raise _invalid("query", field, value, message) from None
-    if not math.isfinite(number) or not 0 <= number < _MAX_EPOCH:
-        raise _invalid("query", field, value, message)
-    return number
+        return parse_when(value, field, end=field == "until")
+    except ValueError as exc:
+        raise _invalid("query", field, value, str(exc)) from None
 
 
 _Handler = TypeVar("_Handler", bound=Callable[..., Any])
@@ -167,12 +149,14 @@ def _add_api(app: FastAPI, served: Served) -> None:
     )
     def post_track(body: TrackRequest) -> JSONResponse:
         """Price and record one call; returns the event (money as decimal strings)."""
-        if body.cache_read_tokens + body.cache_write_tokens > body.input_tokens:
+        if body.cache_read_tokens + body.cache_write_tokens > body.prompt_tokens:
             raise _invalid(
-                "body", "cache_read_tokens", body.cache_read_tokens, "cache reads plus writes exceed input_tokens"
+                "body", "cache_read_tokens", body.cache_read_tokens, "cache reads plus writes exceed prompt_tokens"
             )
-        if body.reasoning_tokens > body.output_tokens:
-            raise _invalid("body", "reasoning_tokens", body.reasoning_tokens, "reasoning_tokens exceed output_tokens")
+        if body.reasoning_tokens > body.completion_tokens:
+            raise _invalid(
+                "body", "reasoning_tokens", body.reasoning_tokens, "reasoning_tokens exceed completion_tokens"
+            )
         metadata: dict[str, Any] = dict(body.metadata or {})
         for key in _RESERVED_META:
             if key in metadata:
@@ -187,8 +171,8 @@ def _add_api(app: FastAPI, served: Served) -> None:
         try:
             event = tracker.track(
                 model=body.model,
-                prompt_tokens=body.input_tokens,
-                completion_tokens=body.output_tokens,
+                prompt_tokens=body.prompt_tokens,
+                completion_tokens=body.completion_tokens,
                 provider=body.provider,
                 cache_read_tokens=body.cache_read_tokens,
                 cache_write_tokens=body.cache_write_tokens,
@@ -207,34 +191,27 @@ def _add_api(app: FastAPI, served: Served) -> None:
 
     @_route(app, "GET", "/summary", response_model=SummaryOut, responses={503: {"model": ErrorOut}}, tags=["api"])
     def get_summary(
-        by: Annotated[GroupBy, Query(description="The grouping key.")] = "model",
-        since: Annotated[str | None, Query(max_length=64, description="Epoch seconds or ISO-8601, inclusive.")] = None,
-        until: Annotated[str | None, Query(max_length=64, description="Epoch seconds or ISO-8601, exclusive.")] = None,
+        by: Annotated[GroupBy, Query()] = "model",
+        since: Annotated[str | None, Query(max_length=64, description="Inclusive: 2026-12-01, 7d, epoch...")] = None,
+        until: Annotated[str | None, Query(max_length=64, description="Exclusive; a date alone: its end.")] = None,
+        window: Annotated[Literal["day", "month"] | None, Query(description="The current UTC day or month.")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_GROUPS, description="Most groups returned.")] = 100,
     ) -> JSONResponse:
-        """Return totals over a time range and per group (most expensive first)."""
-        start, end = instant(since, "since"), instant(until, "until")
-        if start is not None and end is not None and end < start:
-            raise _invalid("query", "until", until, "until is before since")
-        groups = read("aggregate", lambda: store.aggregate(name, by, start, end))
-        totals: Totals = read("totals", lambda: range_totals(store, name, start, end))
-        return respond(
-            SummaryOut,
-            {
-                "ledger": name,
-                "by": by,
-                "since": iso(start),
-                "until": iso(end),
-                "total_cost": money(from_units(totals.cost_units)),
-                "requests": totals.requests,
-                "unpriced": totals.unpriced,
-                "prompt_tokens": totals.prompt_tokens,
-                "completion_tokens": totals.completion_tokens,
-                "saved_by_cache": money(from_units(totals.saved_units)),
-                "groups_total": len(groups),
-                "groups": [group_json(g) for g in groups[:limit]],
-            },
+        """Return what ``tokencost report --json`` prints: totals, groups (most expensive first), budgets."""
+        since, until = since or None, until or None
+        instant(since, "since")  # 422 naming the field for a bad time
+        instant(until, "until")
+        try:
+            parse_range(since, until)
+        except ValueError as exc:
+            raise _invalid("query", "until", until, str(exc)) from None
+        if window is not None and (since or until):
+            raise _invalid("query", "window", window, "give window or since/until, not both")
+        summary: Summary = read(
+            "summary",
+            lambda: build_summary(store, name, window=window, by=by, since=since or None, until=until or None),
         )
+        return respond(SummaryOut, summary_json(summary, limit))
 
     @_route(app, "GET", "/recent", response_model=RecentOut, responses={503: {"model": ErrorOut}}, tags=["api"])
     def get_recent(

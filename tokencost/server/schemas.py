@@ -60,21 +60,25 @@ MetaValue = (
     | Annotated[float, Field(allow_inf_nan=False, strict=True)]
     | None
 )
-GroupBy = Literal["model", "provider", "endpoint", "user", "tag", "day"]
+# A grouping key: model, provider, status, price_source, day, tag or any metadata key (as ``tokencost report --by``).
+GroupBy = Annotated[
+    str, Field(min_length=1, max_length=MAX_META_KEY_CHARS, pattern=_PRINTABLE, description="The grouping key.")
+]
 
 
 # -- the request -------------------------------------------------------------------------------------------------
 class TrackRequest(BaseModel):
     """A call made outside litellm, in OpenAI's convention.
 
-    ``input_tokens`` includes the cache reads and writes; ``output_tokens`` includes the reasoning tokens.
+    The counts are ``track()``'s: ``prompt_tokens`` includes the cache reads and writes, ``completion_tokens`` the
+    reasoning tokens (docs/json.md: ``input_tokens`` means uncached input everywhere, so a request does not use it).
     """
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     model: Name = Field(description="The model name, e.g. gpt-4o or anthropic/claude-sonnet-4-5.")
-    input_tokens: Count = Field(description="All prompt tokens, cache reads and writes included.")
-    output_tokens: Count = Field(description="All completion tokens, reasoning included.")
+    prompt_tokens: Count = Field(description="All prompt tokens, cache reads and writes included.")
+    completion_tokens: Count = Field(description="All completion tokens, reasoning included.")
     cache_read_tokens: Count = 0
     cache_write_tokens: Count = 0
     reasoning_tokens: Count = 0
@@ -106,23 +110,29 @@ class ResponseModel(BaseModel):
 
 
 class EventOut(ResponseModel):
-    """One recorded call; money in USD as decimal strings."""
+    """One recorded call, as an export record: money in USD as decimal strings (docs/json.md: an event)."""
 
     call_id: str
     timestamp: str
     model: str
     provider: str
-    prompt_tokens: int
-    completion_tokens: int
+    status: str
+    priced: bool
+    cost: str | None = Field(description="USD as a decimal string; null when no price is known.")
+    price_source: str | None
+    prompt_tokens: int = Field(description="All input tokens: uncached, cache reads and cache writes.")
+    completion_tokens: int = Field(description="All output tokens, reasoning included.")
+    input_tokens: int = Field(description="Uncached input tokens only.")
     cache_read_tokens: int
     cache_write_tokens: int
+    output_tokens: int = Field(description="Output tokens without reasoning.")
     reasoning_tokens: int
-    cost: str | None = Field(description="USD as a decimal string; null when no price is known.")
-    priced: bool
-    price_source: str | None
-    cost_breakdown: dict[str, str]
+    audio_in_tokens: int
+    audio_out_tokens: int
+    image_tokens: int
     saved_by_cache: str
-    status: str
+    cost_breakdown: dict[str, str]
+    price_per_mtok: dict[str, str]
     reason: str | None
     metadata: dict[str, Any]
 
@@ -135,35 +145,63 @@ class HealthOut(ResponseModel):
 
 
 class GroupOut(ResponseModel):
-    """Totals of the calls sharing one value of the grouping key."""
+    """Totals of the calls sharing one value of the grouping key (docs/json.md: a group)."""
 
     key: str
-    cost: str
     requests: int
+    cost: str
+    share: str = Field(description="Of the summary's cost, 0 to 1, four decimals.")
     unpriced: int
+    saved_by_cache: str
     prompt_tokens: int
     completion_tokens: int
+    input_tokens: int
     cache_read_tokens: int
     cache_write_tokens: int
+    output_tokens: int
     reasoning_tokens: int
-    saved_by_cache: str
+    cached_share: str | None
+
+
+class BudgetOut(ResponseModel):
+    """One budget scope in its current window, money as decimal strings (docs/json.md: a budget)."""
+
+    scope: str
+    window: str
+    limit: str | None
+    spent: str
+    remaining: str | None
+    max_tokens: int | None
+    tokens: int
+    strict: bool
+    exceeded: bool
 
 
 class SummaryOut(ResponseModel):
-    """Totals over a time range, and per group."""
+    """Totals over a time range, per group and budgets: what ``tokencost report --json`` prints."""
 
     ledger: str
     by: str
+    window: str
     since: str | None
     until: str | None
-    total_cost: str
+    cost: str
     requests: int
     unpriced: int
+    saved_by_cache: str
     prompt_tokens: int
     completion_tokens: int
-    saved_by_cache: str
+    input_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    cached_share: str | None
+    cache_hits: int
+    cache_hits_saved: str
     groups_total: int
     groups: list[GroupOut]
+    budgets: list[BudgetOut]
 
 
 class RecentOut(ResponseModel):
@@ -195,20 +233,6 @@ class ModelsOut(ResponseModel):
     offset: int
     limit: int
     models: list[ModelPriceOut]
-
-
-class BudgetOut(ResponseModel):
-    """One budget scope in its current window (money as decimal strings)."""
-
-    label: str
-    window: str
-    limit_usd: str | None
-    spent_usd: str
-    remaining_usd: str | None
-    max_tokens: int | None
-    tokens: int
-    strict: bool
-    exceeded: bool
 
 
 class BudgetsOut(ResponseModel):

@@ -14,16 +14,11 @@ from typing import Any
 
 from tokencost.budgets import BudgetLine
 from tokencost.events import Event
-from tokencost.money import from_units, to_units
+from tokencost.money import usd_text
 from tokencost.pricing import Price
-from tokencost.stores import Group, Store, Totals
+from tokencost.reports import Summary, budget_dict, export_record
 
-__all__ = ["budget_json", "event_json", "group_json", "iso", "money", "per_mtok", "plain", "price_row", "range_totals"]
-
-
-def money(amount: Decimal) -> str:
-    """Return USD as a plain decimal string with at least cents (``"0.02"``, ``"1.00"``; never ``"2E-2"``)."""
-    return format(from_units(to_units(amount)), "f")
+__all__ = ["budget_json", "event_json", "iso", "per_mtok", "plain", "price_row", "summary_json"]
 
 
 def per_mtok(per_token: Decimal | None) -> str | None:
@@ -36,7 +31,7 @@ def plain(value: Any) -> Any:
     if value is None or isinstance(value, (str, bool, int)):
         return value
     if isinstance(value, Decimal):
-        return money(value)
+        return usd_text(value)
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
     if isinstance(value, Mapping):
@@ -47,9 +42,8 @@ def plain(value: Any) -> Any:
 
 
 def event_json(event: Event) -> dict[str, Any]:
-    """One recorded call (``EventOut``)."""
-    data: dict[str, Any] = plain(event.to_dict())
-    return data
+    """One recorded call (``EventOut``): the export record, so the API and exports say the same."""
+    return plain(export_record(event))  # type: ignore[no-any-return]
 
 
 def iso(timestamp: float | None) -> str | None:
@@ -59,35 +53,17 @@ def iso(timestamp: float | None) -> str | None:
     return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).isoformat()
 
 
-def group_json(group: Group) -> dict[str, Any]:
-    """The totals of one group (``GroupOut``)."""
-    return {
-        "key": group.key,
-        "cost": money(from_units(group.cost_units)),
-        "requests": group.requests,
-        "unpriced": group.unpriced,
-        "prompt_tokens": group.prompt_tokens,
-        "completion_tokens": group.completion_tokens,
-        "cache_read_tokens": group.cache_read_tokens,
-        "cache_write_tokens": group.cache_write_tokens,
-        "reasoning_tokens": group.reasoning_tokens,
-        "saved_by_cache": money(from_units(group.saved_units)),
-    }
+def summary_json(summary: Summary, limit: int) -> dict[str, Any]:
+    """A summary (``SummaryOut``): ``Summary.to_dict()``, as ``tokencost report --json`` prints it, with at most
+    ``limit`` groups (``groups_total`` says how many there are)."""
+    data = summary.to_dict()
+    data["groups"] = data["groups"][:limit]
+    return data
 
 
 def budget_json(line: BudgetLine) -> dict[str, Any]:
-    """One budget scope in its current window (``BudgetOut``)."""
-    return {
-        "label": line.label,
-        "window": line.window,
-        "limit_usd": None if line.limit_usd is None else money(line.limit_usd),
-        "spent_usd": money(line.spent_usd),
-        "remaining_usd": None if line.remaining_usd is None else money(line.remaining_usd),
-        "max_tokens": line.max_tokens,
-        "tokens": line.tokens,
-        "strict": line.strict,
-        "exceeded": line.exceeded,
-    }
+    """One budget scope in its current window (``BudgetOut``), as in a summary's ``budgets``."""
+    return budget_dict(line)
 
 
 def price_row(model: str, provider: str | None, price: Price) -> dict[str, Any]:
@@ -103,26 +79,3 @@ def price_row(model: str, provider: str | None, price: Price) -> dict[str, Any]:
         "cache_write_per_mtok": per_mtok(price.cache_write),
         "reasoning_per_mtok": per_mtok(price.reasoning),
     }
-
-
-def range_totals(store: Store, ledger: str, since: float | None, until: float | None) -> Totals:
-    """Return the totals of a time range: every event has exactly one status, so its groups add up exactly."""
-    if since is None and until is None:
-        return store.totals(ledger)
-    sums = [0] * 9
-    for group in store.aggregate(ledger, "status", since, until):
-        for i, value in enumerate(
-            (
-                group.requests,
-                group.cost_units,
-                group.unpriced,
-                group.saved_units,
-                group.input_tokens,
-                group.cache_read_tokens,
-                group.cache_write_tokens,
-                group.output_tokens,
-                group.reasoning_tokens,
-            )
-        ):
-            sums[i] += value
-    return Totals.from_sums(sums)

@@ -267,6 +267,7 @@ class Store(ABC):
         "reset",
         "set_meta",
         "get_meta",
+        "ledgers",
         "flush",
     )
 
@@ -378,6 +379,10 @@ class Store(ABC):
         limit: int | None = None,
     ) -> list[Event]:
         """Return events in the order recorded (the newest ``limit`` when ``limit`` is given)."""
+
+    def ledgers(self) -> list[str] | None:
+        """Return the names of the ledgers that hold events or saved values, sorted; ``None`` when unknown."""
+        return None
 
     def flush(self, timeout: float | None = None) -> bool:
         """Make every recorded event durable; return ``False`` when ``timeout`` ran out first."""

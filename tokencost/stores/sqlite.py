@@ -901,6 +901,12 @@ class SQLiteStore(Store):
             rows = self._db.read("SELECT value FROM meta WHERE ledger = ? AND key = ?", (ledger, key))
         return rows[0][0] if rows else None
 
+    def ledgers(self) -> list[str] | None:
+        with self._batcher.txn_lock:
+            self._batcher.drain_locked()
+            rows = self._db.read("SELECT ledger FROM totals WHERE requests > 0 UNION SELECT ledger FROM meta")
+        return sorted(str(name) for (name,) in rows)
+
     def flush(self, timeout: float | None = None) -> bool:
         return self._batcher.flush(timeout)
 
