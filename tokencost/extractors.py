@@ -8,8 +8,10 @@ An extractor is ``fn(response) -> Usage``; one is registered per provider name. 
                             ``.reasoning_tokens``), the Responses API (``usage.input_tokens`` / ``output_tokens``
                             with ``input_tokens_details.cached_tokens`` and ``output_tokens_details``
                             ``.reasoning_tokens``), embeddings; also for ``azure``, ``groq``, ``mistral``,
-                            ``together``, ``openrouter``, ``deepseek``, ``fireworks``, ``xai``, ``deepinfra``,
-                            ``cerebras`` (OpenAI-compatible APIs)
+                            ``together``, ``openrouter``, ``deepseek``, ``fireworks``, ``deepinfra``,
+                            ``cerebras`` (OpenAI-compatible APIs); read by ``usage.read_openai_usage``, as on
+                            the litellm path
+``xai``                     OpenAI's shape, but ``completion_tokens`` *excludes* ``reasoning_tokens``
 ``anthropic``               Messages: ``usage.input_tokens`` *excludes* ``cache_read_input_tokens`` and
                             ``cache_creation_input_tokens``
 ``gemini``                  ``usage_metadata`` / ``usageMetadata``: ``promptTokenCount`` *includes*
@@ -29,7 +31,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tokencost.usage import BUCKETS, Usage, UsageError, from_openai_counts, read_count
+from tokencost.usage import BUCKETS, Usage, UsageError, from_openai_counts, read_count, read_openai_usage
 
 __all__ = [
     "UsageExtractor",
@@ -41,6 +43,7 @@ __all__ = [
     "register_usage_extractor",
     "registered_providers",
     "usage_extractor",
+    "xai_usage",
 ]
 
 UsageExtractor = Callable[[Any], Usage]
@@ -101,48 +104,30 @@ def _openai_usage_object(response: Any) -> Any:
 def openai_usage(response: Any) -> Usage:
     """Read an OpenAI (or OpenAI-compatible) chat completion, Responses API response or embedding.
 
+    The counts are read by ``usage.read_openai_usage``, the reader the litellm path uses too.
+
     Raises:
         UsageError: when the response has no usage or a count cannot be read.
     """
     usage = _openai_usage_object(response)
     if usage is None or _empty(usage):
         raise UsageError(NO_USAGE)
-    if _has_any(usage, *_CHAT_KEYS):
-        return _chat_convention(usage)
-    if _has_any(usage, *_RESPONSES_KEYS):
-        prompt_details = _field(usage, "input_tokens_details")
-        completion_details = _field(usage, "output_tokens_details")
-        return from_openai_counts(
-            _count(usage, "input_tokens"),
-            _count(usage, "output_tokens"),
-            cache_read_tokens=_count(prompt_details, "cached_tokens"),
-            reasoning_tokens=_count(completion_details, "reasoning_tokens"),
-        )
-    raise UsageError("usage has neither prompt_tokens nor input_tokens")
+    return read_openai_usage(usage)
 
 
-def _chat_convention(usage: Any) -> Usage:
-    """Split usage in OpenAI's chat convention (the prompt includes the cache, the completion the reasoning)."""
-    prompt_details = _field(usage, "prompt_tokens_details")
-    completion_details = _field(usage, "completion_tokens_details")
-    if not _has_any(usage, "prompt_tokens"):
-        raise UsageError("usage has no prompt_tokens")
-    cache_read = max(
-        _count(prompt_details, "cached_tokens"),
-        # DeepSeek's own fields, and litellm's normalized Anthropic field.
-        _count(usage, "prompt_cache_hit_tokens"),
-        _count(usage, "cache_read_input_tokens"),
-    )
-    cache_write = _count(usage, "cache_creation_input_tokens") or _count(prompt_details, "cache_creation_tokens")
-    return from_openai_counts(
-        _count(usage, "prompt_tokens"),
-        _count(usage, "completion_tokens"),
-        cache_read_tokens=cache_read,
-        cache_write_tokens=cache_write,
-        reasoning_tokens=_count(completion_details, "reasoning_tokens"),
-        audio_in_tokens=_count(prompt_details, "audio_tokens"),
-        audio_out_tokens=_count(completion_details, "audio_tokens"),
-    )
+def xai_usage(response: Any) -> Usage:
+    """Read an xAI chat completion: OpenAI's shape, but ``completion_tokens`` leaves the reasoning tokens out.
+
+    (``total_tokens`` counts them: a payload where ``total_tokens == prompt_tokens + completion_tokens`` was
+    already normalized, e.g. by litellm, and is read as OpenAI's.)
+
+    Raises:
+        UsageError: when the response has no usage or a count cannot be read.
+    """
+    usage = _openai_usage_object(response)
+    if usage is None or _empty(usage):
+        raise UsageError(NO_USAGE)
+    return read_openai_usage(usage, reasoning_outside_completion=True)
 
 
 # -- Anthropic --------------------------------------------------------------------------------------------------
@@ -163,7 +148,7 @@ def anthropic_usage(response: Any) -> Usage:
     if usage is None or _empty(usage):
         raise UsageError(NO_USAGE)
     if not _has_any(usage, "input_tokens") and _has_any(usage, "prompt_tokens"):
-        return _chat_convention(usage)  # already normalized by litellm: the prompt includes the cache
+        return read_openai_usage(usage)  # already normalized by litellm: the prompt includes the cache
     if not _has_any(usage, "input_tokens"):
         raise UsageError("usage has no input_tokens")
     cache_write = _count(usage, "cache_creation_input_tokens")
@@ -294,7 +279,6 @@ _OPENAI_COMPATIBLE = (
     "deepseek",
     "fireworks",
     "fireworks_ai",
-    "xai",
     "deepinfra",
     "cerebras",
 )
@@ -303,6 +287,7 @@ _OPENAI_COMPATIBLE = (
 def _install_builtins() -> None:
     for name in _OPENAI_COMPATIBLE:
         _EXTRACTORS[name] = openai_usage
+    _EXTRACTORS["xai"] = xai_usage
     _EXTRACTORS["anthropic"] = anthropic_usage
     for name in ("gemini", "google", "google_genai", "vertex_ai", "vertex_ai_beta"):
         _EXTRACTORS[name] = gemini_usage

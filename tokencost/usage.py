@@ -26,7 +26,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BUCKETS", "Usage", "UsageError", "from_litellm_usage", "from_openai_counts", "read_count", "read_field"]
+__all__ = [
+    "BUCKETS",
+    "Usage",
+    "UsageError",
+    "from_litellm_usage",
+    "from_openai_counts",
+    "read_count",
+    "read_field",
+    "read_openai_usage",
+]
 
 BUCKETS = ("input", "cache_read", "cache_write", "output", "reasoning", "audio_in", "audio_out", "image")
 
@@ -143,38 +152,70 @@ def read_field(obj: Any, key: str) -> Any:
     return getattr(obj, key, None)
 
 
-def from_litellm_usage(usage: Any) -> Usage:
-    """Normalize a litellm ``Usage`` (or its dict form) into buckets.
+def _count(obj: Any, *keys: str) -> int:
+    """Read one count (0 when absent) stored under the first of ``keys`` the payload has."""
+    for key in keys:
+        value = read_field(obj, key)
+        if value is not None:
+            return read_count(value, key)
+    return 0
 
-    litellm reports every provider in OpenAI's convention: ``prompt_tokens`` includes cache reads
-    (``prompt_tokens_details.cached_tokens``, or ``cache_read_input_tokens`` for Anthropic) and cache writes
-    (``cache_creation_input_tokens``), ``completion_tokens`` includes reasoning. Embeddings have no completion.
+
+def read_openai_usage(usage: Any, *, reasoning_outside_completion: bool = False) -> Usage:
+    """Read usage in OpenAI's convention: the one reader of that convention, for every entry point.
+
+    The litellm callback (litellm reports every provider this way), ``track_response`` and the SDK wrappers for
+    OpenAI and every OpenAI-compatible service all read usage here, so one payload has one cost. Read:
+
+    * chat completions (``prompt_tokens`` / ``completion_tokens`` with ``prompt_tokens_details`` and
+      ``completion_tokens_details``) and the Responses API (``input_tokens`` / ``output_tokens`` with
+      ``input_tokens_details`` / ``output_tokens_details``);
+    * cache reads: ``cached_tokens``, DeepSeek's ``prompt_cache_hit_tokens``, litellm's
+      ``cache_read_input_tokens`` (the largest, they name the same tokens);
+    * cache writes: ``cache_creation_input_tokens`` or ``prompt_tokens_details.cache_write_tokens`` /
+      ``cache_creation_tokens``;
+    * audio and image prompt tokens, audio and reasoning completion tokens. Audio read from the cache
+      (``cached_tokens_details.audio_tokens``, as litellm reports Gemini) is a cache read, not audio input too.
+
+    ``reasoning_outside_completion``: the provider's ``completion_tokens`` leaves the reasoning tokens out (xAI);
+    they are added unless ``total_tokens`` shows the payload was already normalized.
 
     Raises:
-        UsageError: when there is no usage or a count cannot be read.
+        UsageError: when the usage has neither prompt nor input tokens, or a count cannot be read.
     """
     if usage is None:
         raise UsageError("no usage in response")
-    prompt = read_count(read_field(usage, "prompt_tokens"), "prompt_tokens")
-    completion = read_count(read_field(usage, "completion_tokens"), "completion_tokens")
-    if read_field(usage, "prompt_tokens") is None and read_field(usage, "total_tokens") is None:
+    if read_field(usage, "prompt_tokens") is not None:
+        prompt = _count(usage, "prompt_tokens")
+        completion = _count(usage, "completion_tokens")
+        prompt_details = read_field(usage, "prompt_tokens_details")
+        completion_details = read_field(usage, "completion_tokens_details")
+    elif read_field(usage, "input_tokens") is not None:
+        prompt = _count(usage, "input_tokens")
+        completion = _count(usage, "output_tokens")
+        prompt_details = read_field(usage, "input_tokens_details")
+        completion_details = read_field(usage, "output_tokens_details")
+    elif read_field(usage, "completion_tokens") is not None:
         raise UsageError("usage has no prompt_tokens")
-    if prompt == 0 and completion == 0:
-        # litellm fills in zeros when the provider sent no usage (absent, null or {}): the cost is unknown,
-        # not $0 (every real call has a prompt).
-        raise UsageError("the response reported no token usage")
-    prompt_details = read_field(usage, "prompt_tokens_details")
-    completion_details = read_field(usage, "completion_tokens_details")
-    cache_read = read_count(read_field(prompt_details, "cached_tokens"), "cached_tokens")
-    anthropic_read = read_count(read_field(usage, "cache_read_input_tokens"), "cache_read_input_tokens")
-    cache_read = max(cache_read, anthropic_read)
-    cache_write = read_count(read_field(usage, "cache_creation_input_tokens"), "cache_creation_input_tokens")
-    if not cache_write:
-        cache_write = read_count(read_field(prompt_details, "cache_creation_tokens"), "cache_creation_tokens")
-    audio_in = read_count(read_field(prompt_details, "audio_tokens"), "prompt audio_tokens")
-    image = read_count(read_field(prompt_details, "image_tokens"), "image_tokens")
-    reasoning = read_count(read_field(completion_details, "reasoning_tokens"), "reasoning_tokens")
-    audio_out = read_count(read_field(completion_details, "audio_tokens"), "completion audio_tokens")
+    elif read_field(usage, "output_tokens") is not None:
+        raise UsageError("usage has no input_tokens")
+    else:
+        raise UsageError("usage has neither prompt_tokens nor input_tokens")
+    cache_read = max(
+        _count(prompt_details, "cached_tokens"),
+        _count(usage, "prompt_cache_hit_tokens"),  # DeepSeek
+        _count(usage, "cache_read_input_tokens"),  # litellm's normalized Anthropic, Bedrock, Gemini
+    )
+    cache_write = _count(usage, "cache_creation_input_tokens") or _count(
+        prompt_details, "cache_write_tokens", "cache_creation_tokens"
+    )
+    cached_audio = _count(read_field(prompt_details, "cached_tokens_details"), "audio_tokens")
+    audio_in = max(0, _count(prompt_details, "audio_tokens") - cached_audio)
+    reasoning = _count(completion_details, "reasoning_tokens")
+    if reasoning_outside_completion and reasoning:
+        total = read_field(usage, "total_tokens")
+        if total is None or read_count(total, "total_tokens") != prompt + completion:
+            completion += reasoning
     return from_openai_counts(
         prompt,
         completion,
@@ -182,6 +223,29 @@ def from_litellm_usage(usage: Any) -> Usage:
         cache_write_tokens=cache_write,
         reasoning_tokens=reasoning,
         audio_in_tokens=audio_in,
-        audio_out_tokens=audio_out,
-        image_tokens=image,
+        audio_out_tokens=_count(completion_details, "audio_tokens"),
+        image_tokens=_count(prompt_details, "image_tokens"),
     )
+
+
+def from_litellm_usage(usage: Any) -> Usage:
+    """Normalize a litellm ``Usage`` (or its dict form) into buckets, with ``read_openai_usage``.
+
+    litellm reports every provider in OpenAI's convention. Embeddings have no completion. litellm fills in
+    zeros when the provider sent no usage: that is read as no usage, not as a free call.
+
+    Raises:
+        UsageError: when there is no usage or a count cannot be read.
+    """
+    if usage is None:
+        raise UsageError("no usage in response")
+    if read_field(usage, "prompt_tokens") is None and read_field(usage, "input_tokens") is None:
+        if read_field(usage, "total_tokens") is None:
+            raise UsageError("usage has no prompt_tokens")
+        raise UsageError("the response reported no token usage")
+    result = read_openai_usage(usage)
+    if result.prompt_tokens == 0 and result.completion_tokens == 0:
+        # litellm fills in zeros when the provider sent no usage (absent, null or {}): the cost is unknown,
+        # not $0 (every real call has a prompt).
+        raise UsageError("the response reported no token usage")
+    return result
