@@ -252,10 +252,22 @@ def test_malformed_usage_is_refused_with_a_reason(usage: dict[str, Any], reason:
         extract_usage("openai", {"usage": usage})
 
 
-def test_unknown_provider_is_a_usage_error() -> None:
-    """A provider with no extractor is a UsageError naming it (and not a KeyError)."""
+def test_unknown_provider_reads_openai_shaped_usage() -> None:
+    """A provider with no extractor (Perplexity, Ollama, any OpenAI-compatible server) is read as OpenAI's shape."""
+    perplexity = {
+        "usage": {"prompt_tokens": 12, "completion_tokens": 300, "total_tokens": 312, "search_context_size": "low"}
+    }
+    assert extract_usage("perplexity", perplexity) == Usage(input=12, output=300)
+    ollama = {"model": "llama3.2", "usage": {"prompt_tokens": 26, "completion_tokens": 9, "total_tokens": 35}}
+    assert extract_usage("ollama", ollama) == Usage(input=26, output=9)
+
+
+def test_unknown_provider_without_openai_usage_is_a_usage_error_naming_it() -> None:
+    """Usage in another shape from a provider with no extractor is a UsageError naming the provider."""
     with pytest.raises(UsageError, match="no usage extractor registered for provider 'acme-unknown'"):
-        extract_usage("acme-unknown", {"usage": {"prompt_tokens": 1}})
+        extract_usage("acme-unknown", {"usage": {"tokens_in": 1}})
+    with pytest.raises(UsageError, match=r"^no usage in response$"):
+        extract_usage("acme-unknown", {"choices": []})
 
 
 def test_malformed_payload_is_recorded_unpriced(tracker: CostTracker) -> None:

@@ -27,7 +27,7 @@ from tokencost.enforcement import Enforcer
 from tokencost.events import Event
 from tokencost.ledger import Ledger
 from tokencost.metadata import call_metadata
-from tokencost.providers import provider_of
+from tokencost.providers import billed_model, provider_of
 from tokencost.recording import Recorder
 from tokencost.scoped import ScopedBudget
 from tokencost.usage import Usage, UsageError, from_litellm_usage, read_field
@@ -180,6 +180,7 @@ class LitellmCalls:
         provider = str(
             kwargs.get("custom_llm_provider") or read_field(params, "custom_llm_provider") or provider_of(model)
         )
+        model = billed_model(provider, model, read_field(response, "model"), _base_model(kwargs))
         scope = pending.scope if pending else current_scope()
         metadata = call_metadata(scope, read_field(params, "metadata"), kwargs.get("user"))
         complete = kwargs.get("complete_streaming_response")
@@ -187,7 +188,7 @@ class LitellmCalls:
         if usage_obj is None:
             usage_obj = read_field(response, "usage")
         try:
-            usage: Usage | None = from_litellm_usage(usage_obj)
+            usage: Usage | None = from_litellm_usage(usage_obj, provider)
             reason = None
         except UsageError as exc:
             usage, reason = None, str(exc)
@@ -298,6 +299,20 @@ class LitellmCalls:
             return any(p.thread == me and not p.in_loop and (not p.stream or p.ended) for p in self._pending.values())
         alive = {t.ident for t in threading.enumerate()} - {me}
         return any(p.thread not in alive and (not p.stream or p.ended) for p in self._pending.values())
+
+
+def _base_model(kwargs: Mapping[str, Any]) -> str | None:
+    """litellm's ``base_model`` of a call (``litellm_params.base_model`` or ``model_info.base_model``), or None."""
+    try:
+        from litellm.utils import get_base_model_from_metadata
+
+        found = get_base_model_from_metadata(model_call_details=kwargs)
+    except Exception:  # an older or newer litellm without it: no base model
+        return None
+    if not isinstance(found, str) or not found:
+        return None
+    # litellm names it with its provider prefix ("azure/gpt-4o"), as in its map.
+    return found.split("/", 1)[1] if found.startswith(("azure/", "azure_ai/")) else found
 
 
 def _loop_running() -> bool:

@@ -24,19 +24,26 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from tokencost.money import to_units
+
 __all__ = [
+    "BILLED_IN_USAGE",
     "BUCKETS",
     "Usage",
     "UsageError",
     "from_litellm_usage",
     "from_openai_counts",
+    "read_billed_units",
     "read_count",
     "read_field",
     "read_openai_usage",
 ]
 
+# Providers whose ``usage.cost`` is their own bill for the call (OpenRouter: credits are USD).
+BILLED_IN_USAGE = frozenset({"openrouter"})
 BUCKETS = ("input", "cache_read", "cache_write", "output", "reasoning", "audio_in", "audio_out", "image")
 
 
@@ -59,6 +66,9 @@ class Usage:
     audio_in: int = 0
     audio_out: int = 0
     image: int = 0
+    # The provider's own bill for the call in pico-dollars, when its usage reports one (OpenRouter's
+    # ``usage.cost``): the call is priced at it (``price_source`` "provider"), not from a price list.
+    billed_units: int | None = None
 
     @property
     def prompt_tokens(self) -> int:
@@ -161,7 +171,21 @@ def _count(obj: Any, *keys: str) -> int:
     return 0
 
 
-def read_openai_usage(usage: Any, *, reasoning_outside_completion: bool = False) -> Usage:
+def read_billed_units(usage: Any) -> int | None:
+    """Read a provider's own bill (``usage.cost``, USD) as pico-dollars; None when absent or not a valid amount."""
+    value = read_field(usage, "cost")
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        return None
+    try:
+        amount = value if isinstance(value, Decimal) else Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return to_units(amount) if amount.is_finite() and amount >= 0 else None
+
+
+def read_openai_usage(
+    usage: Any, *, reasoning_outside_completion: bool = False, billed_in_usage: bool = False
+) -> Usage:
     """Read usage in OpenAI's convention: the one reader of that convention, for every entry point.
 
     The litellm callback (litellm reports every provider this way), ``track_response`` and the SDK wrappers for
@@ -178,7 +202,8 @@ def read_openai_usage(usage: Any, *, reasoning_outside_completion: bool = False)
       (``cached_tokens_details.audio_tokens``, as litellm reports Gemini) is a cache read, not audio input too.
 
     ``reasoning_outside_completion``: the provider's ``completion_tokens`` leaves the reasoning tokens out (xAI);
-    they are added unless ``total_tokens`` shows the payload was already normalized.
+    they are added unless ``total_tokens`` shows the payload was already normalized. ``billed_in_usage``: the
+    usage's ``cost`` is the provider's own bill (OpenRouter), kept as ``billed_units``.
 
     Raises:
         UsageError: when the usage has neither prompt nor input tokens, or a count cannot be read.
@@ -216,7 +241,7 @@ def read_openai_usage(usage: Any, *, reasoning_outside_completion: bool = False)
         total = read_field(usage, "total_tokens")
         if total is None or read_count(total, "total_tokens") != prompt + completion:
             completion += reasoning
-    return from_openai_counts(
+    result = from_openai_counts(
         prompt,
         completion,
         cache_read_tokens=cache_read,
@@ -226,13 +251,17 @@ def read_openai_usage(usage: Any, *, reasoning_outside_completion: bool = False)
         audio_out_tokens=_count(completion_details, "audio_tokens"),
         image_tokens=_count(prompt_details, "image_tokens"),
     )
+    if billed_in_usage:
+        result.billed_units = read_billed_units(usage)
+    return result
 
 
-def from_litellm_usage(usage: Any) -> Usage:
+def from_litellm_usage(usage: Any, provider: str | None = None) -> Usage:
     """Normalize a litellm ``Usage`` (or its dict form) into buckets, with ``read_openai_usage``.
 
     litellm reports every provider in OpenAI's convention. Embeddings have no completion. litellm fills in
-    zeros when the provider sent no usage: that is read as no usage, not as a free call.
+    zeros when the provider sent no usage: that is read as no usage, not as a free call. For a provider in
+    ``BILLED_IN_USAGE`` the usage's ``cost`` is kept as the provider's bill.
 
     Raises:
         UsageError: when there is no usage or a count cannot be read.
@@ -243,7 +272,7 @@ def from_litellm_usage(usage: Any) -> Usage:
         if read_field(usage, "total_tokens") is None:
             raise UsageError("usage has no prompt_tokens")
         raise UsageError("the response reported no token usage")
-    result = read_openai_usage(usage)
+    result = read_openai_usage(usage, billed_in_usage=provider in BILLED_IN_USAGE)
     if result.prompt_tokens == 0 and result.completion_tokens == 0:
         # litellm fills in zeros when the provider sent no usage (absent, null or {}): the cost is unknown,
         # not $0 (every real call has a prompt).
