@@ -453,6 +453,7 @@ def prices(
     """Show which source prices MODEL and at what price (override, litellm's map, discovered files)."""
     from tokencost.errors import PriceNotFoundError
     from tokencost.pricing.cache_files import CacheFileSource
+    from tokencost.pricing.genai_prices import GenaiPricesSource
     from tokencost.pricing.litellm_map import LitellmMapSource
     from tokencost.pricing.override import OverrideSource, load_prices
 
@@ -461,7 +462,12 @@ def prices(
         sources: list[tuple[str, Price | None]] = [("linkup", price)]
     else:
         overrides = load_prices(prices_file) if prices_file else {}
-        chain: list[PriceSource] = [OverrideSource(overrides), LitellmMapSource(), CacheFileSource(cache_dir)]
+        chain: list[PriceSource] = [
+            OverrideSource(overrides),
+            LitellmMapSource(),
+            GenaiPricesSource(),
+            CacheFileSource(cache_dir),
+        ]
         sources = [(source.name, source.lookup(model, provider)) for source in chain]
     found = [(source, price) for source, price in sources if price is not None]
     if not found:

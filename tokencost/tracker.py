@@ -32,6 +32,7 @@ from tokencost.litellm_calls import LitellmCalls
 from tokencost.metadata import call_metadata, clean_metadata
 from tokencost.money import from_units, parse_amount
 from tokencost.pricing import PriceChain, PriceSource
+from tokencost.pricing.genai_prices import GenaiPricesSource
 from tokencost.pricing.litellm_map import LitellmMapSource
 from tokencost.pricing.override import OverrideSource, load_prices
 from tokencost.providers import provider_of
@@ -162,7 +163,7 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         self._linkup_key = (
             None if linkup_api_key is False else (linkup_api_key or os.environ.get("LINKUP_API_KEY") or None)
         )
-        sources: list[PriceSource] = [OverrideSource(overrides), LitellmMapSource()]
+        sources: list[PriceSource] = [OverrideSource(overrides), LitellmMapSource(), GenaiPricesSource(self._clock)]
         sources.extend(_discovery_sources(Path(price_cache_dir), self._linkup_key))
         prices_chain = PriceChain(sources)
         # The parts (internal: their names may change). They share the ledger; none reaches into another.
