@@ -174,3 +174,43 @@ def test_long_prompt_is_billed_at_the_tier_price(tracker: CostTracker) -> None:
     assert event.price_source == "litellm"
     short = tracker.track(model="gemini-2.5-pro", prompt_tokens=100_000, completion_tokens=1_000)
     assert short.cost == Decimal("0.135")  # 100,000 x $1.25 + 1,000 x $10 per 1M
+
+
+class _ContractPrices:
+    """A user's own price source: negotiated prices for one model, and a model nobody else knows."""
+
+    name = "contract"
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str | None]] = []
+
+    def lookup(self, model: str, provider: str | None) -> Price | None:
+        self.asked.append((model, provider))
+        if model in ("gpt-4o", "in-house-model"):
+            return Price.per_mtok(1, 2, source="contract")
+        return None
+
+
+def test_own_price_sources_come_after_prices_and_before_litellm_map() -> None:
+    """CostTracker(sources=[...]) puts the user's sources in the chain: prices= still wins, then the user's
+    source (over litellm's map), and models it does not know fall through to litellm's map."""
+    contract = _ContractPrices()
+    tracker = CostTracker(
+        sources=[contract], prices={"gpt-4o-mini": {"input_per_mtok": 10, "output_per_mtok": 20}}, print_summary=False
+    )
+    try:
+        negotiated = tracker.track(model="gpt-4o", prompt_tokens=1_000_000, completion_tokens=1_000_000)
+        assert negotiated.cost == Decimal("3") and negotiated.price_source == "contract"
+        own_model = tracker.track(model="in-house-model", prompt_tokens=500_000, completion_tokens=0)
+        assert own_model.cost == Decimal("0.5")
+        overridden = tracker.track(model="gpt-4o-mini", prompt_tokens=100_000, completion_tokens=0)
+        assert overridden.cost == Decimal("1") and ("gpt-4o-mini", "openai") not in contract.asked
+        from_map = tracker.track(model="o3", prompt_tokens=1_000_000, completion_tokens=0)
+        assert from_map.cost == _cost("o3", Usage(input=1_000_000)) and from_map.price_source == "litellm"
+    finally:
+        tracker.close()
+
+
+def test_own_price_sources_must_be_price_sources() -> None:
+    with pytest.raises(TypeError, match="sources must hold price sources"):
+        CostTracker(sources=[object()], print_summary=False)  # type: ignore[list-item]

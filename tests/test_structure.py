@@ -64,13 +64,14 @@ def _resolve(module: str, is_package: bool, level: int, target: str | None) -> s
     return ".".join([*base, *([target] if target else [])])
 
 
-def imports(known: dict[str, Path]) -> list[Import]:
-    """Every run-time import of a package module by a package module."""
+def imports(known: dict[str, Path], *, annotations: bool = False) -> list[Import]:
+    """Every run-time import of a package module by a package module (with ``annotations``, those under
+    ``if TYPE_CHECKING:`` too)."""
     found: list[Import] = []
     for module, path in known.items():
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
         is_package = path.name == "__init__.py"
-        for node in _walk(tree):
+        for node in ast.walk(tree) if annotations else _walk(tree):
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.name.split(".")[0] == PACKAGE:
@@ -105,13 +106,13 @@ def _owner(name: str, known: dict[str, Path]) -> str:
     return name
 
 
-def import_graph() -> dict[str, set[str]]:
+def import_graph(*, annotations: bool = False) -> dict[str, set[str]]:
     known = modules()
     graph: dict[str, set[str]] = {name: set() for name in known}
     # A submodule's import of its own package (which runs first anyway) is an edge like any other; the implicit
     # one (importing tokencost.pricing.override runs tokencost.pricing) is not: a package's __init__ importing its
     # submodules is how packages are built.
-    for imp in imports(known):
+    for imp in imports(known, annotations=annotations):
         graph[imp.module].add(imp.target)
     return graph
 
@@ -249,6 +250,18 @@ def test_package_imports_form_no_cycle() -> None:
         lines.append(f"modules importing each other: {', '.join(component)}")
         lines.extend("    " + " -> ".join(cycle_through(graph, component, start)) for start in component)
     assert not lines, "import cycles (chains of run-time imports):\n" + "\n".join(lines)
+
+
+def test_annotations_form_no_cycle_either() -> None:
+    """Imports for type annotations only (``if TYPE_CHECKING:``) form no cycle either: a lower module that must
+    name a higher object names a protocol (``engine.Tracking``, ``scoped.BlockTracker``) instead."""
+    graph = import_graph(annotations=True)
+    assert graph["tokencost.wrappers"] >= {"tokencost.engine"}, "the structure test missed annotation imports"
+    lines = []
+    for component in find_cycles(graph):
+        lines.append(f"modules importing each other: {', '.join(component)}")
+        lines.extend("    " + " -> ".join(cycle_through(graph, component, start)) for start in component)
+    assert not lines, "import cycles (annotation imports included):\n" + "\n".join(lines)
 
 
 def test_no_module_uses_another_modules_private_names() -> None:

@@ -1,7 +1,7 @@
 """The glue between litellm's global hooks and the trackers: refusal rules, stream watching, pool draining.
 
 litellm's pre-call rules, logging filters and ``max_budget`` are process-wide, so they live here, once for every
-tracker; each tracker registers itself in ``TRACKERS``. Several functions read litellm internals (the
+tracker; each tracker registers itself in ``registry``. Several functions read litellm internals (the
 ``function_setup`` frame, the stream's ``Logging`` object, the logging thread pool): each says so, and
 ``tests/test_tracker.py`` fails loudly when litellm moves them.
 """
@@ -20,12 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 import litellm
 
+from tokencost import registry
 from tokencost.context import current_scope
 from tokencost.errors import BudgetExceededError
+from tokencost.registry import TRACKERS, registered_tracker
 
 if TYPE_CHECKING:
+    from tokencost.engine import Tracking
     from tokencost.litellm_calls import LitellmCalls
-    from tokencost.tracker import CostTracker
 
 log = logging.getLogger("tokencost")
 
@@ -42,12 +44,9 @@ __all__ = [
     "watch_stream",
 ]
 
-TRACKERS: weakref.WeakSet[CostTracker] = weakref.WeakSet()  # every live tracker
-# Trackers seen in litellm's callback lists, held until close(): one found missing (a framework replaced
-# ``litellm.callbacks``) is put back. A tracker never seen there is only weakly held, and warned about.
-_ATTACHED: dict[int, CostTracker] = {}
-_state_lock = threading.RLock()  # guards _ATTACHED, _installed and installing or removing the hooks below
-_rule_lock = _state_lock  # the old name
+# Trackers seen in litellm's callback lists are held until close() (``registry.attached``): one found missing (a
+# framework replaced ``litellm.callbacks``) is put back. A tracker never seen there is only weakly held, and warned.
+_state_lock = registry.lock  # guards the registry, _installed and installing or removing the hooks below
 # litellm's lists of callbacks a CustomLogger is promoted into (function_setup copies litellm.callbacks there).
 _PROMOTED = (
     "input_callback",
@@ -72,20 +71,19 @@ class _Installed:
 _installed: _Installed | None = None
 
 
-def register(tracker: CostTracker) -> None:
+def register(tracker: Tracking) -> None:
     """Register a new tracker: install the process-wide hooks if it is the first live one."""
     with _state_lock:
         if _installed is None:
             _install()
-        TRACKERS.add(tracker)
+        registry.add(tracker)
     weakref.finalize(tracker, _tracker_gone)
 
 
-def unregister(tracker: CostTracker) -> None:
+def unregister(tracker: Tracking) -> None:
     """Take a closing tracker out of every litellm list; restore litellm once no tracker is left."""
     with _state_lock:
-        _ATTACHED.pop(id(tracker), None)
-        TRACKERS.discard(tracker)
+        registry.discard(tracker)
     _remove_everywhere(tracker)
     sync_litellm_budget()
     _uninstall_if_idle()
@@ -110,7 +108,7 @@ def _restore_if_idle(blocking: bool = True) -> bool:
     if not _state_lock.acquire(blocking=blocking):
         return False
     try:
-        if not _live():
+        if not registry.live():
             _restore_budget()
             _uninstall_if_idle()
     finally:
@@ -118,11 +116,7 @@ def _restore_if_idle(blocking: bool = True) -> bool:
     return True
 
 
-def _live() -> list[CostTracker]:
-    return [t for t in list(TRACKERS) if not t.closed]
-
-
-def _remove_everywhere(tracker: CostTracker) -> None:
+def _remove_everywhere(tracker: Tracking) -> None:
     """Remove ``tracker`` (by identity) from every litellm callback list, and litellm's set-up list."""
     try:
         litellm.logging_callback_manager.remove_callback_from_all_lists(tracker, require_self=False)
@@ -138,7 +132,7 @@ def _remove_everywhere(tracker: CostTracker) -> None:
                 found[:] = [cb for cb in found if cb is not tracker]
 
 
-def _in_lists(tracker: CostTracker) -> bool:
+def _in_lists(tracker: Tracking) -> bool:
     """Whether ``tracker`` is where litellm reads hooks (``callbacks``) and success events from."""
     return all(
         any(cb is tracker for cb in getattr(litellm, name, None) or ())
@@ -146,13 +140,13 @@ def _in_lists(tracker: CostTracker) -> bool:
     )
 
 
-def _reattach_missing(trackers: Sequence[CostTracker]) -> None:
+def _reattach_missing(trackers: Sequence[Tracking]) -> None:
     for tracker in trackers:
         if not _in_lists(tracker):
             _reattach(tracker)
 
 
-def _reattach(tracker: CostTracker) -> None:
+def _reattach(tracker: Tracking) -> None:
     """Put an attached tracker back in every list litellm reads hooks and events from."""
     lock = getattr(litellm.logging_callback_manager, "callback_lists_lock", None) or contextlib.nullcontext()
     with lock:
@@ -168,32 +162,6 @@ def _reattach(tracker: CostTracker) -> None:
         "that); tokencost registered it again. Call tracker.close() to stop tracking.",
         level=logging.INFO,
     )
-
-
-def registered_tracker() -> CostTracker:
-    """Return the one ``CostTracker`` registered in litellm's callbacks.
-
-    Raises:
-        ValueError: when none or several are registered.
-    """
-    found = _active_trackers()
-    if len(found) != 1:
-        raise ValueError(f"{len(found)} CostTrackers are registered in litellm; pass tracker= to say which one to use")
-    return found[0]
-
-
-def _active_trackers() -> list[CostTracker]:
-    """Return the live trackers registered in litellm (in its lists now, or once and not closed), in order."""
-    out: list[CostTracker] = []
-    for name in ("callbacks", "success_callback", "_async_success_callback"):
-        for cb in getattr(litellm, name, []) or []:
-            if cb in TRACKERS and not cb.closed and cb not in out:
-                out.append(cb)
-    with _state_lock:
-        for t in out:
-            _ATTACHED.setdefault(id(t), t)
-        out.extend(t for t in list(_ATTACHED.values()) if not t.closed and t not in out)
-    return out
 
 
 def call_frame_kwargs() -> tuple[Mapping[str, Any], Sequence[Any]] | None:
@@ -217,10 +185,10 @@ def call_frame_kwargs() -> tuple[Mapping[str, Any], Sequence[Any]] | None:
 
 def _pre_call_rule(_text: str) -> bool:
     """litellm pre-call rule: refuse a call whose budget is spent (the exception reaches the caller)."""
-    trackers = _active_trackers()
+    trackers = registry.active()
     _reattach_missing(trackers)
     if not trackers:
-        for tracker in _live():
+        for tracker in registry.live():
             tracker.ledger.warn(
                 "detached",
                 "tokencost: litellm calls are made while no CostTracker is registered in litellm (was "
@@ -277,7 +245,7 @@ def _uninstall_if_idle() -> None:
     global _installed
     with _state_lock:
         state = _installed
-        if state is None or _live():
+        if state is None or registry.live():
             return
         _installed = None
         if state.rule_added:
@@ -303,7 +271,7 @@ def _register_exit() -> None:
 def _at_exit() -> None:
     from tokencost.exit_summary import at_exit
 
-    trackers = _live()
+    trackers = registry.live()
     if trackers:
         drain_litellm_pool(2.0)
     for tracker in trackers:
@@ -316,7 +284,7 @@ def sync_litellm_budget() -> None:
     What litellm held before is put back once no registered tracker has a spent ``budget=`` (close() included).
     """
     global _saved_budget, _mirrored_limit
-    for tracker in _active_trackers():
+    for tracker in registry.active():
         if tracker.budget is not None and tracker.raise_on_budget and tracker.enforcer.total_spent():
             limit = float(tracker.budget)
             cost = float(tracker.total_cost)
@@ -393,14 +361,14 @@ def _patch_executor() -> Any:
     original = previous if previous is not None else type(executor).submit.__get__(executor)
 
     def submit(fn: Any, /, *args: Any, **kwargs: Any) -> Any:
-        expecting: list[weakref.ref[CostTracker]] = []
+        expecting: list[weakref.ref[Tracking]] = []
         call_id = None
         try:
             logging_obj = _logging_of(fn, args)
             call_id = getattr(logging_obj, "litellm_call_id", None) if logging_obj is not None else None
             if call_id:
                 model = str(logging_obj.model_call_details.get("model") or getattr(logging_obj, "model", "") or "")
-                trackers = _active_trackers()
+                trackers = registry.active()
                 _reattach_missing(trackers)  # a logger may have reset litellm's lists during the call
                 expecting = [weakref.ref(t) for t in trackers if t.calls.expect_event(call_id, model)]
         except Exception as exc:
@@ -475,7 +443,7 @@ def _record_queued(coroutine: Any) -> None:
 
 def record_now(logging_obj: Any, result: Any, *, cache_hit: bool = False, stream: bool = False) -> None:
     """Record a finished call from its litellm ``Logging`` object, in the caller's thread or task."""
-    trackers = _active_trackers()
+    trackers = registry.active()
     if not trackers:
         return
     kwargs: dict[str, Any] = dict(logging_obj.model_call_details)

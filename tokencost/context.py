@@ -1,6 +1,6 @@
-"""The caller's context, carried by contextvars: ``scope()`` metadata and the ``budget()`` blocks a call is inside.
+"""The caller's context, carried by a contextvar: the ``scope()`` metadata a call is made in.
 
-Both are read in the caller's thread or task before a call is sent (admission) and when it is set up (litellm's
+It is read in the caller's thread or task before a call is sent (admission) and when it is set up (litellm's
 ``log_pre_api_call``), so they follow the call into threads and tasks started inside the block.
 """
 
@@ -10,12 +10,9 @@ import contextvars
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from tokencost.scoped import ScopedBudget
-
-__all__ = ["ACTIVE_BUDGETS", "SCOPE", "active_budgets", "current_scope", "scope"]
+__all__ = ["SCOPE", "current_scope", "scope"]
 
 NOSCOPE: Mapping[str, Any] = MappingProxyType({})
 SCOPE: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("tokencost_scope", default=NOSCOPE)
@@ -51,13 +48,3 @@ def scope(**metadata: Any) -> Iterator[dict[str, Any]]:
         yield dict(merged)
     finally:
         SCOPE.reset(token)
-
-
-ACTIVE_BUDGETS: contextvars.ContextVar[tuple[ScopedBudget, ...]] = contextvars.ContextVar(
-    "tokencost_budgets", default=()
-)
-
-
-def active_budgets() -> tuple[ScopedBudget, ...]:
-    """Return the ``budget()`` blocks the caller is inside, outermost first."""
-    return ACTIVE_BUDGETS.get()

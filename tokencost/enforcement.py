@@ -19,14 +19,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from tokencost._budget_error import StoreUnavailableError
 from tokencost.breaker import CircuitBreaker
 from tokencost.budgets import Budget, counter_checks
-from tokencost.context import active_budgets, current_scope
+from tokencost.context import current_scope
 from tokencost.errors import BudgetExceededError
 from tokencost.ledger import Ledger
 from tokencost.metadata import call_metadata
 from tokencost.money import from_units, to_units
 from tokencost.pricing import Price
 from tokencost.pricing.litellm_map import model_info
-from tokencost.providers import split_model
+from tokencost.providers import provider_of, split_model
+from tokencost.scoped import active_budgets
 from tokencost.stores import Check
 from tokencost.usage import read_field
 from tokencost.worst_case import WorstCase, WorstCaseRequest, count_prompt
@@ -106,6 +107,16 @@ class Enforcer:
         self.admit(
             str(model), provider, metadata, call_id=call_id, messages=messages, max_tokens=max_tokens, request=request
         )
+
+    def check_deployment(self, deployment: Mapping[str, Any]) -> None:
+        """Refuse a sync Router call (litellm's ``pre_call_check``) whose tracker-wide or ``scope()`` budget is spent.
+
+        Only a check, nothing reserved: litellm admits the call again, with its arguments and call id, when it
+        sets it up.
+        """
+        params = deployment.get("litellm_params") if isinstance(deployment, Mapping) else None
+        model = str((params.get("model") if isinstance(params, Mapping) else getattr(params, "model", None)) or "")
+        self.admit(model, provider_of(model), current_scope(), call_id=None, reserve=False)
 
     def admit(
         self,

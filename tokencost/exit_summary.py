@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tokencost.tracker import CostTracker
+    from tokencost.engine import Tracking
 
 __all__ = ["at_exit"]
 
 
-def at_exit(tracker: CostTracker) -> None:
+def at_exit(tracker: Tracking) -> None:
     """Finish one tracker at exit (litellm's logging pool already drained); never raises (an error is logged)."""
     try:
         for call_id in tracker.calls.unfinished_streams():

@@ -22,14 +22,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tokencost.context import active_budgets, current_scope
+from tokencost.context import current_scope
 from tokencost.enforcement import Enforcer
 from tokencost.events import Event
 from tokencost.ledger import Ledger
 from tokencost.metadata import call_metadata
 from tokencost.providers import billed_model, provider_of
 from tokencost.recording import Recorder
-from tokencost.scoped import ScopedBudget
+from tokencost.scoped import ScopedBudget, active_budgets
 from tokencost.usage import Usage, UsageError, from_litellm_usage, read_field
 
 __all__ = ["LitellmCalls", "Pending"]
@@ -121,6 +121,18 @@ class LitellmCalls:
         return isinstance(start_time, dt.datetime) and start_time.tzinfo is None and start_time < self.created
 
     # -- a call ends --------------------------------------------------------------------------------------
+    def on_deployment_success(self, request_data: Mapping[str, Any], response: Any) -> None:
+        """Record an async non-stream call from litellm's post-call deployment hook (the caller's task)."""
+        try:
+            logging_obj = request_data.get("litellm_logging_obj")
+            details = getattr(logging_obj, "model_call_details", None)
+            kwargs = dict(details) if isinstance(details, Mapping) else dict(request_data)
+            kwargs.setdefault("litellm_call_id", request_data.get("litellm_call_id"))
+            if getattr(response, "usage", None) is not None and not kwargs.get("stream"):
+                self.on_success(kwargs, response)
+        except Exception as exc:
+            self.ledger.bug("async_post_call_success_deployment_hook", exc)
+
     def on_success(self, kwargs: Any, response_obj: Any) -> None:
         """Record a finished call once (whichever of litellm's hooks delivers it first)."""
         try:

@@ -1,4 +1,8 @@
-"""``budget(...)``: a limit on the calls made inside a ``with`` block or a decorated function (this process)."""
+"""``budget(...)``: a limit on the calls made inside a ``with`` block or a decorated function (this process).
+
+The blocks a call is inside are carried by a contextvar (``active_budgets()``), read in the caller's thread or task
+before a call is sent and when it is set up, so they follow the call into threads and tasks started inside.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +13,26 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from tokencost.context import ACTIVE_BUDGETS
 from tokencost.money import from_units, parse_amount, to_units
 from tokencost.typing import Money
 
-if TYPE_CHECKING:
-    from tokencost.tracker import CostTracker
-
-__all__ = ["ScopedBudget", "budget"]
+__all__ = ["ACTIVE_BUDGETS", "BlockTracker", "ScopedBudget", "active_budgets", "budget"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class _ReturnedCalls(Protocol):
+    def await_returned(self) -> None: ...
+
+
+class BlockTracker(Protocol):
+    """What a ``budget()`` block uses of its tracker (a ``CostTracker``): its litellm calls, to wait for the ones
+    that returned before it reports what was spent."""
+
+    @property
+    def calls(self) -> _ReturnedCalls: ...
 
 
 @dataclass(eq=False)
@@ -29,7 +41,7 @@ class ScopedBudget:
 
     max_cost_usd: Decimal | None
     max_tokens: int | None
-    tracker: CostTracker | None = None
+    tracker: BlockTracker | None = None
     _spent_units: int = 0
     _tokens: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -87,7 +99,7 @@ class ScopedBudget:
 
     def __enter__(self) -> ScopedBudget:
         if self.tracker is None:
-            from tokencost._litellm_glue import registered_tracker
+            from tokencost.registry import registered_tracker  # imports litellm: only when entering
 
             self.tracker = registered_tracker()
         self._tokens_stack.append(ACTIVE_BUDGETS.set((*ACTIVE_BUDGETS.get(), self)))
@@ -119,7 +131,7 @@ class ScopedBudget:
 
 
 def budget(
-    max_cost_usd: Money | None = None, max_tokens: int | None = None, *, tracker: CostTracker | None = None
+    max_cost_usd: Money | None = None, max_tokens: int | None = None, *, tracker: BlockTracker | None = None
 ) -> ScopedBudget:
     """Limit what the calls made inside a block (or a decorated function) may spend.
 
@@ -147,3 +159,13 @@ def budget(
     if limit is None and max_tokens is None:
         raise ValueError("budget() needs max_cost_usd or max_tokens")
     return ScopedBudget(limit, max_tokens, tracker)
+
+
+ACTIVE_BUDGETS: contextvars.ContextVar[tuple[ScopedBudget, ...]] = contextvars.ContextVar(
+    "tokencost_budgets", default=()
+)
+
+
+def active_budgets() -> tuple[ScopedBudget, ...]:
+    """Return the ``budget()`` blocks the caller is inside, outermost first."""
+    return ACTIVE_BUDGETS.get()

@@ -11,33 +11,26 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import itertools
 import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from litellm.integrations.custom_logger import CustomLogger
 
 from tokencost._litellm_glue import drain_litellm_pool, register, sync_litellm_budget, unregister, watch_stream
-from tokencost.budgets import Budget, BudgetLine, budget_lines, dump_budgets
-from tokencost.context import ACTIVE_BUDGETS, SCOPE, active_budgets, current_scope
-from tokencost.enforcement import Admission, Enforcer
+from tokencost.budgets import Budget, BudgetLine, budget_lines
+from tokencost.context import SCOPE
+from tokencost.engine import Engine, as_budgets, check_alert_at, check_seconds, open_store, price_sources
 from tokencost.events import Event
-from tokencost.ledger import Ledger, OnceLog
-from tokencost.litellm_calls import LitellmCalls
-from tokencost.metadata import call_metadata, clean_metadata
+from tokencost.metadata import call_metadata
 from tokencost.money import from_units, parse_amount
 from tokencost.pricing import PriceChain, PriceSource
-from tokencost.pricing.genai_prices import GenaiPricesSource
-from tokencost.pricing.litellm_map import LitellmMapSource
-from tokencost.pricing.override import OverrideSource, load_prices
 from tokencost.providers import provider_of
-from tokencost.recording import Recorder
-from tokencost.stores import Store, store_from_url
+from tokencost.scoped import ACTIVE_BUDGETS
+from tokencost.stores import Store, Totals
 from tokencost.usage import Usage
 
 if TYPE_CHECKING:
@@ -48,24 +41,10 @@ __all__ = ["CostTracker"]
 
 _C = TypeVar("_C")
 
-# flush() without a timeout waits at most this long for success events (litellm can drop them under load).
-_FLUSH_EVENTS_MAX_S = 30.0
 # A reservation of a strict budget expires after this long without settling (a crashed worker).
 _RESERVATION_TTL_S = 900.0
 # The bound on one store round trip before on_store_error applies (admission reads a counter or two).
 _STORE_TIMEOUT_S = 0.5
-
-
-def _as_budgets(budget: object, budgets: Iterable[Budget]) -> list[Budget]:
-    out: list[Budget] = []
-    limit = parse_amount(budget, "budget")
-    if limit is not None:
-        out.append(Budget(limit_usd=limit))
-    for item in budgets:
-        if not isinstance(item, Budget):
-            raise TypeError(f"budgets must hold Budget objects, not {type(item).__name__}")
-        out.append(item)
-    return out
 
 
 class CostTracker(CustomLogger):  # type: ignore[misc]
@@ -90,6 +69,8 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         price_cache_dir: where discovered prices are cached as editable files.
         linkup_api_key: Linkup key for price discovery (else ``LINKUP_API_KEY``; off when neither is set, or
             when this is ``False``).
+        sources: your own price sources (objects with a ``name`` and ``lookup(model, provider) -> Price | None``,
+            see ``tokencost.pricing.PriceSource``), asked after ``prices=`` and before litellm's map.
         alert_at: budget fractions (e.g. ``(0.5, 0.8, 1.0)``) at which ``on_alert`` is called.
         on_alert: ``fn(scope, fraction, spent, limit)``, once per threshold per scope and window.
         on_store_error: ``"allow"`` (default) lets calls through while the store is unreachable, ``"refuse"``
@@ -117,6 +98,7 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         price_cache_dir: str | os.PathLike[str] = "model_costs",
         linkup_api_key: str | bool | None = None,
         *,
+        sources: Iterable[PriceSource] = (),
         alert_at: Sequence[float] = (),
         on_alert: Callable[[str, float, Decimal, Decimal], None] | None = None,
         on_store_error: OnStoreError = "allow",
@@ -129,67 +111,42 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
             raise ValueError("name must be a non-empty str")
         if on_store_error not in ("allow", "refuse"):
             raise ValueError(f"on_store_error must be 'allow' or 'refuse', got {on_store_error!r}")
-        for value, arg in ((reservation_ttl, "reservation_ttl"), (store_timeout, "store_timeout")):
-            if value is None and arg == "store_timeout":
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 10**9:
-                raise ValueError(f"{arg} must be a positive number of seconds, got {value!r}")
-        self.store_timeout = None if store_timeout is None else float(store_timeout)
-        for fraction in alert_at:
-            if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 10:
-                raise ValueError(f"alert_at holds fractions of a budget such as 0.8, got {fraction!r}")
+        ttl = check_seconds(reservation_ttl, "reservation_ttl")
+        self.store_timeout = None if store_timeout is None else check_seconds(store_timeout, "store_timeout")
+        alerts = check_alert_at(alert_at)
         # A unique public attribute: litellm de-duplicates loggers by class and public attributes.
         self.tracker_id = uuid.uuid4().hex
-        # Ids of events recorded by track(): a prefix and a counter, which the memory store keeps compactly.
-        self._id_prefix = f"t{self.tracker_id[:12]}"
-        self._sequence = itertools.count(1)
         self.name = name
         self.print_summary = bool(print_summary)
         self.on_budget_exceeded = on_budget_exceeded
         self._limit = parse_amount(budget, "budget")
-        self._budgets = _as_budgets(budget, budgets)
+        self._budgets = as_budgets(budget, budgets)
         self._clock = clock or time.time
-        overrides = load_prices(os.fspath(prices) if isinstance(prices, os.PathLike) else prices) if prices else {}
-        # A clock given for tests also times the store's reservations; else Redis keeps its server's clock.
-        options: dict[str, Any] = (
-            {"timeout": self.store_timeout} if clock is None else {"timeout": self.store_timeout, "clock": clock}
-        )
-        self.store = store_from_url(store, **options) if isinstance(store, str) else store
-        if not isinstance(self.store, Store):
-            raise TypeError(f"store must be a URL or a Store, not {type(store).__name__}")
+        self.store = open_store(store, self.store_timeout, clock)
         # False turns discovery off even when LINKUP_API_KEY is set (a server facing untrusted model names).
         if linkup_api_key is True or not isinstance(linkup_api_key, (str, bool, type(None))):
             raise TypeError("linkup_api_key must be a str, None or False")
-        self._linkup_key = (
-            None if linkup_api_key is False else (linkup_api_key or os.environ.get("LINKUP_API_KEY") or None)
-        )
-        sources: list[PriceSource] = [OverrideSource(overrides), LitellmMapSource(), GenaiPricesSource(self._clock)]
-        sources.extend(_discovery_sources(Path(price_cache_dir), self._linkup_key))
-        prices_chain = PriceChain(sources)
-        # The parts (internal: their names may change). They share the ledger; none reaches into another.
-        self.ledger = Ledger(self.store, name, self._budgets, self._clock, OnceLog())
-        self.recorder = Recorder(
-            self.ledger,
-            prices_chain,
-            self._on_crossed,
-            alert_at=tuple(sorted(float(f) for f in alert_at)),
-            on_alert=on_alert,
+        linkup_key = None if linkup_api_key is False else (linkup_api_key or os.environ.get("LINKUP_API_KEY") or None)
+        self.engine = Engine(
+            self.store,
+            name,
+            self._budgets,
+            self._clock,
+            price_sources(prices, sources, price_cache_dir, linkup_key, self._clock),
             owner=self,
-        )
-        self.enforcer = Enforcer(
-            self.ledger,
-            self.recorder.lookup,
+            on_crossed=self._on_crossed,
+            alert_at=alerts,
+            on_alert=on_alert,
             raise_on_budget=bool(raise_on_budget),
             on_store_error=on_store_error,
-            reservation_ttl=float(reservation_ttl),
+            reservation_ttl=ttl,
             limit=self._limit,
+            id_prefix=f"t{self.tracker_id[:12]}",
         )
-        self.enforcer.owner = self
-        self.calls = LitellmCalls(self.ledger, self.recorder, self.enforcer)
-        self.enforcer.await_returned = self.calls.await_returned  # a thread's earlier calls count first
-        self._last_totals: Any = None
-        if self._budgets:
-            self.ledger.safe("set_meta", lambda: self.store.set_meta(name, "budgets", dump_budgets(self._budgets)))
+        # The parts (internal: their names may change). They share the ledger; none reaches into another.
+        self.ledger, self.recorder = self.engine.ledger, self.engine.recorder
+        self.enforcer, self.calls = self.engine.enforcer, self.engine.calls
+        self._id_prefix, self._sequence = self.engine.id_prefix, self.engine.sequence
         # litellm's hooks are installed while a tracker lives; nothing holds the tracker but litellm's lists.
         register(self)
 
@@ -323,18 +280,7 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         drain_litellm_pool(timeout)
-        for source in self.prices.sources:  # price lookups running for recorded calls: let them reprice
-            wait = getattr(source, "wait", None)
-            if callable(wait):
-                wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
-        # Without a timeout, a success event litellm dropped (its pool drops past 10,000 pending) must not hang us.
-        events_deadline = deadline if deadline is not None else time.monotonic() + _FLUSH_EVENTS_MAX_S
-        if not self.calls.wait_returned(events_deadline):
-            if deadline is not None:
-                return False
-            self.ledger.warn("late-events", "tokencost: litellm's success events are late; totals may lag")
-        store_timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-        return bool(self.ledger.safe("flush", lambda: self.store.flush(store_timeout), default=False))
+        return self.engine.flush(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
     async def aflush(self, timeout: float | None = None) -> bool:
         """Flush from async code: also drains litellm's async logging worker of this event loop."""
@@ -356,17 +302,12 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         """
         if self.closed:
             return
-        self.calls.closed = self.enforcer.closed = True
+        self.engine.stop()
         try:
             unregister(self)
         except Exception as exc:
             self.ledger.bug("close", exc)
-        for source in self.prices.sources:
-            close = getattr(source, "close", None)
-            if callable(close):
-                close()
-        self.ledger.safe("flush", lambda: self.store.flush(5.0))
-        self.ledger.safe("close", self.store.close)
+        self.engine.close()
 
     @property
     def prices(self) -> PriceChain:
@@ -506,16 +447,16 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
 
         The building block of ``track``, ``track_response`` and the SDK wrappers.
         """
-        event = self.recorder.price_event(
-            call_id or f"{self._id_prefix}-{next(self._sequence)}",
+        return self.engine.record_usage(
             model,
-            provider or provider_of(model),
             usage,
-            clean_metadata(metadata) if metadata else {},
-            status=status,
+            provider=provider,
+            metadata=metadata,
+            call_id=call_id,
             reason=reason,
+            status=status,
+            admission=admission,
         )
-        return self.recorder.commit(event, active_budgets(), admission if isinstance(admission, Admission) else None)
 
     def track_response(
         self,
@@ -600,15 +541,7 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         self, request_data: dict[str, Any], response: Any, call_type: Any
     ) -> Any:
         """Record an async non-stream call in the caller's task, before ``await`` returns."""
-        try:
-            logging_obj = request_data.get("litellm_logging_obj")
-            details = getattr(logging_obj, "model_call_details", None)
-            kwargs = dict(details) if isinstance(details, Mapping) else dict(request_data)
-            kwargs.setdefault("litellm_call_id", request_data.get("litellm_call_id"))
-            if getattr(response, "usage", None) is not None and not kwargs.get("stream"):
-                self.calls.on_success(kwargs, response)
-        except Exception as exc:
-            self.ledger.bug("async_post_call_success_deployment_hook", exc)
+        self.calls.on_deployment_success(request_data, response)
         return None
 
     async def async_pre_call_deployment_hook(self, kwargs: dict[str, Any], call_type: Any) -> dict[str, Any] | None:
@@ -618,10 +551,7 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
 
     def pre_call_check(self, deployment: dict[str, Any]) -> dict[str, Any] | None:
         """Refuse a sync Router call whose tracker-wide or ``scope()`` budget is spent."""
-        params = deployment.get("litellm_params") if isinstance(deployment, Mapping) else None
-        model = str((params.get("model") if isinstance(params, Mapping) else getattr(params, "model", None)) or "")
-        # Only a check: litellm admits the call again, with its arguments and call id, when it sets it up.
-        self.enforcer.admit(model, provider_of(model), current_scope(), call_id=None, reserve=False)
+        self.enforcer.check_deployment(deployment)
         return None
 
     async def async_pre_call_check(
@@ -637,17 +567,8 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         if self.on_budget_exceeded is not None:
             self.ledger.call_user("on_budget_exceeded", self.on_budget_exceeded, self)
 
-    def _totals(self) -> Any:
-        self.calls.await_returned()
-        totals = self.ledger.safe("totals", lambda: self.store.totals(self.name))
-        if totals is not None:
-            self._last_totals = totals
-            return totals
-        if self._last_totals is not None:
-            return self._last_totals
-        from tokencost.stores import Totals
-
-        return Totals()
+    def _totals(self) -> Totals:
+        return self.engine.totals()
 
 
 def _check_track_types(model: object, *counts: object) -> None:
@@ -687,11 +608,3 @@ def _when(value: float | str | None, name: str) -> float | None:
             parsed = parsed.replace(tzinfo=dt.timezone.utc)
         return parsed.timestamp()
     raise TypeError(f"{name} must be epoch seconds or ISO-8601 text")
-
-
-def _discovery_sources(cache_dir: Path, api_key: str | None) -> list[PriceSource]:
-    try:
-        from tokencost.pricing.linkup import discovery_sources
-    except ImportError:
-        return []
-    return list(discovery_sources(cache_dir, api_key))

@@ -36,8 +36,8 @@ from tokencost.usage import Usage, UsageError, read_field
 from tokencost.worst_case import WorstCaseRequest
 
 if TYPE_CHECKING:
+    from tokencost.engine import Tracking
     from tokencost.events import Event
-    from tokencost.tracker import CostTracker
 
 __all__ = ["ESTIMATED", "track_response", "wrap_anthropic", "wrap_openai"]
 
@@ -53,7 +53,7 @@ _TAIL_CHUNKS = 8
 
 # -- track_response -----------------------------------------------------------------------------------------
 def track_response(
-    tracker: CostTracker,
+    tracker: Tracking,
     provider: str,
     model: str,
     response: Any,
@@ -102,7 +102,7 @@ def track_response(
 
 
 # -- wrapping ---------------------------------------------------------------------------------------------------
-def wrap_openai(tracker: CostTracker, client: _C, *, provider: str = "openai", estimate_missing: bool = False) -> _C:
+def wrap_openai(tracker: Tracking, client: _C, *, provider: str = "openai", estimate_missing: bool = False) -> _C:
     """Return ``client`` (``openai.OpenAI`` or ``AsyncOpenAI``) with every costly call tracked by ``tracker``.
 
     Streams get ``stream_options={"include_usage": True}`` when the caller did not set ``stream_options``'
@@ -121,9 +121,7 @@ def wrap_openai(tracker: CostTracker, client: _C, *, provider: str = "openai", e
     return cast(_C, _wrap(tracker, client, provider, estimate_missing, _OPENAI_METHODS))
 
 
-def wrap_anthropic(
-    tracker: CostTracker, client: _C, *, provider: str = "anthropic", estimate_missing: bool = False
-) -> _C:
+def wrap_anthropic(tracker: Tracking, client: _C, *, provider: str = "anthropic", estimate_missing: bool = False) -> _C:
     """Return ``client`` (``anthropic.Anthropic`` or ``AsyncAnthropic``) with every costly call tracked.
 
     Streams are priced from ``message_start`` (input and cache tokens) and ``message_delta`` (output tokens).
@@ -158,7 +156,7 @@ _ANTHROPIC_METHODS: dict[tuple[str, ...], str] = {
 _CLIENT_COPIES = frozenset({"with_options", "copy"})
 
 
-def _wrap(tracker: CostTracker, client: Any, provider: str, estimate_missing: bool, methods: Any) -> _Proxy:
+def _wrap(tracker: Tracking, client: Any, provider: str, estimate_missing: bool, methods: Any) -> _Proxy:
     if not callable(getattr(tracker, "record_usage", None)) or not hasattr(tracker, "enforcer"):
         raise TypeError(f"tracker must be a CostTracker, not {type(tracker).__name__}")
     if not isinstance(provider, str) or not provider.strip():
@@ -177,7 +175,7 @@ class _Hooks:
 
     def __init__(
         self,
-        tracker: CostTracker,
+        tracker: Tracking,
         provider: str,
         estimate_missing: bool,
         is_async: bool,
@@ -846,7 +844,7 @@ def _watch_message_stream(stream: Any, watch: _Watch, *, is_async: bool) -> None
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------
-def _warn_unpriced(tracker: CostTracker, model: str, reason: str) -> None:
+def _warn_unpriced(tracker: Tracking, model: str, reason: str) -> None:
     tracker.ledger.warn(f"usage:{model}:{reason}", "tokencost: %s for %s; recorded unpriced", reason, model)
 
 

@@ -121,6 +121,20 @@ def test_aggregate_matches_the_reference_store(store: Store, by: str) -> None:
     assert store.aggregate(LEDGER, by) == reference.aggregate(LEDGER, by)
 
 
+def test_a_price_source_named_empty_groups_as_none_in_every_store(store: Store) -> None:
+    """A user's own price source may be named "" (CostTracker(sources=[...])): its events group under "(none)"
+    by price_source in every store, as the reference store does, and read back with the name they were given."""
+    import dataclasses
+
+    events = [dataclasses.replace(event, price_source="") for event in sample_events()[:2]]
+    reference = ReferenceStore()
+    record_all(store, events)
+    record_all(reference, events)
+    assert [g.key for g in store.aggregate(LEDGER, "price_source")] == ["(none)"]
+    assert store.aggregate(LEDGER, "price_source") == reference.aggregate(LEDGER, "price_source")
+    assert [e.price_source for e in store.events(LEDGER)] == ["", ""]
+
+
 def test_aggregate_by_model_and_tag_values(store: Store) -> None:
     """Groups hold the right sums: most expensive first, an event with several tags counts in each once."""
     record_all(store, sample_events())

@@ -403,7 +403,7 @@ class _Database:
         by_rest: dict[tuple[str, ...], list[int]] = {}
         for (ledger, model, provider, status, source, day, text), sums in kinds.items():
             add_sums(by_metadata, (ledger, text), sums)
-            add_sums(by_rest, (ledger, model, provider, status, NONE_KEY if source is None else source, day), sums)
+            add_sums(by_rest, (ledger, model, provider, status, source or NONE_KEY, day), sums)
         totals: dict[str, list[int]] = {}
         groups: dict[tuple[str, str, str], list[int]] = {}
         for (ledger, model, provider, status, source, day), sums in by_rest.items():
@@ -856,7 +856,7 @@ class SQLiteStore(Store):
             tokens = buckets[:5]
             tag_rows = conn.execute(TAGS_SQL, (metadata,)).fetchall()
             tags = [("tag", NONE_KEY if tag is None else tag) for (tag,) in tag_rows] or [("tag", NONE_KEY)]
-            source = NONE_KEY if price.source is None else price.source
+            source = price.source or NONE_KEY
             new_keys = {"status": "ok", "price_source": source}
             before = [(ledger, dim, key) for dim, key in [*zip(MOVED_DIMENSIONS, keys, strict=True), *tags]]
             after = [(ledger, dim, new_keys.get(dim, key)) for _, dim, key in before]

@@ -54,7 +54,7 @@ GROUP_SQL = {
     "model": "e.model",
     "provider": "e.provider",
     "status": "e.status",
-    "price_source": f"COALESCE(e.price_source, '{NONE_KEY}')",
+    "price_source": f"COALESCE(NULLIF(e.price_source, ''), '{NONE_KEY}')",  # no source or "" alike
     "day": "date(e.ts, 'unixepoch')",
 }
 # A metadata value as memory's str(value) shows it (JSON true/false are Python's True/False).
