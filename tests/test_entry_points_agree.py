@@ -23,6 +23,7 @@ from litellm.llms.vertex_ai.gemini.vertex_and_google_ai_studio_gemini import Ver
 
 from tokencost import CostTracker, Usage
 from tokencost.events import Event
+from tokencost.litellm_calls import STREAM_ESTIMATED
 from tokencost.testing import FakeProvider
 from tokencost.wrappers import track_response, wrap_openai
 
@@ -175,3 +176,39 @@ def test_litellm_normalized_anthropic_usage_reads_like_the_raw_payload(
     expected = Usage(input=100, cache_read=8_000, cache_write=2_000, output=500)
     assert via_litellm.usage == via_response.usage == via_track.usage == expected
     assert via_litellm.cost == via_response.cost == via_track.cost == Decimal("0.0177")
+
+
+def test_litellm_stream_that_did_not_ask_for_usage_is_recorded_estimated(
+    tracker: CostTracker, fake: FakeProvider
+) -> None:
+    """An OpenAI stream without ``stream_options.include_usage`` carries no usage: litellm counted the tokens,
+    and the event says it is an estimate. Asking for the usage gives the exact cost, the non-stream one."""
+    fake.set_openai_usage("gpt-4o", prompt_tokens=10_000, completion_tokens=500, cached_tokens=8_000)
+    call = {"model": "openai/gpt-4o", "messages": MESSAGES, "api_base": fake.openai_base, "api_key": "sk-fake"}
+    list(litellm.completion(**call, stream=True))
+    guessed = last_event(tracker)
+    assert guessed.reason == STREAM_ESTIMATED
+    assert guessed.usage.prompt_tokens != 10_000  # litellm's count of "hi", not the provider's
+    list(litellm.completion(**call, stream=True, stream_options={"include_usage": True}))
+    asked = last_event(tracker)
+    assert asked.reason is None
+    litellm.completion(**call)
+    plain = last_event(tracker)
+    # gpt-4o: 2,000 x $2.50/M + 8,000 x $1.25/M + 500 x $10/M = 0.005 + 0.01 + 0.005
+    assert asked.cost == plain.cost == Decimal("0.02")
+
+
+def test_anthropic_stream_always_carries_its_usage(tracker: CostTracker, fake: FakeProvider) -> None:
+    """Anthropic streams report usage without being asked: not an estimate."""
+    fake.set_anthropic_usage("claude-sonnet-4-5", input_tokens=100, output_tokens=500)
+    stream = litellm.completion(
+        model="anthropic/claude-sonnet-4-5",
+        messages=MESSAGES,
+        api_base=fake.anthropic_base,
+        api_key="fake",
+        stream=True,
+    )
+    list(stream)
+    event = last_event(tracker)
+    assert event.reason is None
+    assert event.usage == Usage(input=100, output=500)

@@ -32,11 +32,29 @@ from tokencost.recording import Recorder
 from tokencost.scoped import ScopedBudget, active_budgets
 from tokencost.usage import Usage, UsageError, from_litellm_usage, read_field
 
-__all__ = ["LitellmCalls", "Pending"]
+__all__ = ["STREAM_ESTIMATED", "LitellmCalls", "Pending"]
 
 # How long a view waits for the success events of calls the reading thread has made (they fire on litellm's
 # pool a few ms after return). Past it the view answers with what is recorded and logs once.
 RETURN_WAIT_S = 5.0
+# The reason of a stream whose provider sent no usage because the caller did not ask: litellm counted its tokens.
+STREAM_ESTIMATED = "estimated: the stream did not ask for its usage (stream_options.include_usage)"
+# Providers whose streams carry usage only when ``stream_options.include_usage`` asks for it (OpenAI's API and
+# servers that follow it); Anthropic, Gemini, Bedrock, Vertex AI, Groq and Mistral always send it.
+_USAGE_ON_REQUEST = frozenset(
+    {
+        "openai",
+        "azure",
+        "text-completion-openai",
+        "custom_openai",
+        "openai_like",
+        "hosted_vllm",
+        "deepseek",
+        "together_ai",
+        "fireworks_ai",
+        "deepinfra",
+    }
+)
 # Call ids remembered for de-duplication: both success hooks fire within milliseconds of each other.
 _SEEN_MAX = 100_000
 
@@ -201,7 +219,7 @@ class LitellmCalls:
             usage_obj = read_field(response, "usage")
         try:
             usage: Usage | None = from_litellm_usage(usage_obj, provider)
-            reason = None
+            reason = STREAM_ESTIMATED if complete is not None and _usage_not_asked(kwargs, provider) else None
         except UsageError as exc:
             usage, reason = None, str(exc)
             self.ledger.warn(f"usage:{model}:{reason}", "tokencost: %s for %s; recorded unpriced", reason, model)
@@ -311,6 +329,14 @@ class LitellmCalls:
             return any(p.thread == me and not p.in_loop and (not p.stream or p.ended) for p in self._pending.values())
         alive = {t.ident for t in threading.enumerate()} - {me}
         return any(p.thread not in alive and (not p.stream or p.ended) for p in self._pending.values())
+
+
+def _usage_not_asked(kwargs: Mapping[str, Any], provider: str) -> bool:
+    """Whether a stream's provider sent no usage because the call did not ask (litellm then counts the tokens)."""
+    if provider not in _USAGE_ON_REQUEST:
+        return False
+    options = kwargs.get("stream_options")
+    return not (isinstance(options, Mapping) and options.get("include_usage") is True)
 
 
 def _base_model(kwargs: Mapping[str, Any]) -> str | None:
