@@ -402,6 +402,7 @@ def _price_lines(price: Price) -> list[tuple[str, str]]:
         "audio_in": "audio in",
         "audio_out": "audio out",
         "image": "image",
+        "cache_write_1h": "cache write (1 h)",
     }
     fallback = {"cache_read": "input", "cache_write": "input", "reasoning": "output"}
     explicit = price.as_per_mtok()

@@ -5,11 +5,16 @@ A bucket is billed at one price and never overlaps another:
 =============  =================================================================
 ``input``      prompt tokens that were neither read from nor written to a cache
 ``cache_read`` prompt tokens read from the provider's prompt cache
-``cache_write`` prompt tokens written to the prompt cache
+``cache_write`` prompt tokens written to the prompt cache (the default, 5-minute TTL)
+``cache_write_1h`` prompt tokens written to the prompt cache with a 1-hour TTL (Anthropic; dearer)
 ``output``     completion tokens that are not reasoning tokens
 ``reasoning``  completion tokens spent thinking
 ``audio_in`` / ``audio_out`` / ``image``  tokens of those modalities (billed at their own price when known)
 =============  =================================================================
+
+Besides the token buckets a ``Usage`` carries what else a call is billed by: ``web_search_requests`` (a count of
+paid web searches, not tokens: in no token total), ``service_tier`` (``"flex"``, ``"priority"`` or ``"batch"``,
+``None`` for the standard tier) and ``inference_geo`` (where the provider ran the call, e.g. Anthropic's ``"us"``).
 
 Conventions handled here, once:
 
@@ -44,7 +49,17 @@ __all__ = [
 
 # Providers whose ``usage.cost`` is their own bill for the call (OpenRouter: credits are USD).
 BILLED_IN_USAGE = frozenset({"openrouter"})
-BUCKETS = ("input", "cache_read", "cache_write", "output", "reasoning", "audio_in", "audio_out", "image")
+BUCKETS = (
+    "input",
+    "cache_read",
+    "cache_write",
+    "output",
+    "reasoning",
+    "audio_in",
+    "audio_out",
+    "image",
+    "cache_write_1h",
+)
 
 
 class UsageError(ValueError):
@@ -66,6 +81,10 @@ class Usage:
     audio_in: int = 0
     audio_out: int = 0
     image: int = 0
+    cache_write_1h: int = 0
+    web_search_requests: int = 0
+    service_tier: str | None = None
+    inference_geo: str | None = None
     # The provider's own bill for the call in pico-dollars, when its usage reports one (OpenRouter's
     # ``usage.cost``): the call is priced at it (``price_source`` "provider"), not from a price list.
     billed_units: int | None = None
@@ -73,7 +92,7 @@ class Usage:
     @property
     def prompt_tokens(self) -> int:
         """All prompt-side tokens (OpenAI's ``prompt_tokens``: cache reads and writes included)."""
-        return self.input + self.cache_read + self.cache_write + self.audio_in + self.image
+        return self.input + self.cache_read + self.cache_write + self.cache_write_1h + self.audio_in + self.image
 
     @property
     def completion_tokens(self) -> int:
@@ -86,7 +105,7 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
     def as_dict(self) -> dict[str, int]:
-        """Return the buckets as a dict (every bucket, zeros included)."""
+        """Return the token buckets as a dict (every bucket, zeros included; not the web searches or tier)."""
         return {name: getattr(self, name) for name in BUCKETS}
 
 
