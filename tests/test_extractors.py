@@ -106,10 +106,10 @@ def test_anthropic_fixture_does_not_bill_the_cache_twice(tracker: CostTracker) -
 
 
 def test_anthropic_cache_creation_split_is_read_when_the_total_is_absent() -> None:
-    """A usage that gives only the 5-minute / 1-hour split of cache writes still counts them."""
+    """A usage that gives only the 5-minute / 1-hour split of cache writes still counts them, each in its bucket."""
     usage = {"input_tokens": 10, "output_tokens": 5, "cache_creation": {"ephemeral_5m_input_tokens": 30}}
     usage["cache_creation"]["ephemeral_1h_input_tokens"] = 70  # type: ignore[index]
-    assert extract_usage("anthropic", {"usage": usage}) == Usage(input=10, cache_write=100, output=5)
+    assert extract_usage("anthropic", {"usage": usage}) == Usage(input=10, cache_write=30, cache_write_1h=70, output=5)
 
 
 def test_anthropic_extractor_reads_litellm_normalized_usage() -> None:

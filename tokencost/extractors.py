@@ -35,7 +35,16 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tokencost.usage import BUCKETS, Usage, UsageError, from_openai_counts, read_count, read_openai_usage
+from tokencost.usage import (
+    BUCKETS,
+    Usage,
+    UsageError,
+    from_openai_counts,
+    read_billing_facts,
+    read_count,
+    read_openai_usage,
+    split_cache_writes,
+)
 
 __all__ = [
     "UsageExtractor",
@@ -121,7 +130,7 @@ def openai_usage(response: Any) -> Usage:
     usage = _openai_usage_object(response)
     if usage is None or _empty(usage):
         raise UsageError(NO_USAGE)
-    return read_openai_usage(usage)
+    return read_openai_usage(usage, response=response)
 
 
 def xai_usage(response: Any) -> Usage:
@@ -136,7 +145,7 @@ def xai_usage(response: Any) -> Usage:
     usage = _openai_usage_object(response)
     if usage is None or _empty(usage):
         raise UsageError(NO_USAGE)
-    return read_openai_usage(usage, reasoning_outside_completion=True)
+    return read_openai_usage(usage, reasoning_outside_completion=True, response=response)
 
 
 def openrouter_usage(response: Any) -> Usage:
@@ -151,15 +160,16 @@ def openrouter_usage(response: Any) -> Usage:
     usage = _openai_usage_object(response)
     if usage is None or _empty(usage):
         raise UsageError(NO_USAGE)
-    return read_openai_usage(usage, billed_in_usage=True)
+    return read_openai_usage(usage, billed_in_usage=True, response=response)
 
 
 # -- Anthropic --------------------------------------------------------------------------------------------------
 def anthropic_usage(response: Any) -> Usage:
     """Read an Anthropic Messages response (or a ``message_start`` event, or ``response.usage`` itself).
 
-    ``input_tokens`` excludes the cache reads and writes, which are billed at their own prices. A 1-hour cache
-    write (``cache_creation.ephemeral_1h_input_tokens``) is billed here at the 5-minute write price.
+    ``input_tokens`` excludes the cache reads and writes, which are billed at their own prices. The 1-hour cache
+    writes (``cache_creation.ephemeral_1h_input_tokens``) go to ``cache_write_1h``; web searches
+    (``server_tool_use.web_search_requests``), ``service_tier`` and ``inference_geo`` are read too.
 
     Raises:
         UsageError: when the response has no usage or a count cannot be read.
@@ -172,19 +182,22 @@ def anthropic_usage(response: Any) -> Usage:
     if usage is None or _empty(usage):
         raise UsageError(NO_USAGE)
     if not _has_any(usage, "input_tokens") and _has_any(usage, "prompt_tokens"):
-        return read_openai_usage(usage)  # already normalized by litellm: the prompt includes the cache
+        return read_openai_usage(usage, response=response)  # normalized by litellm: the prompt includes the cache
     if not _has_any(usage, "input_tokens"):
         raise UsageError("usage has no input_tokens")
+    split = _field(usage, "cache_creation")
     cache_write = _count(usage, "cache_creation_input_tokens")
     if not cache_write:
-        split = _field(usage, "cache_creation")
         cache_write = _count(split, "ephemeral_5m_input_tokens") + _count(split, "ephemeral_1h_input_tokens")
-    return Usage(
+    result = Usage(
         input=_count(usage, "input_tokens"),
         cache_read=_count(usage, "cache_read_input_tokens"),
         cache_write=cache_write,
         output=_count(usage, "output_tokens"),
     )
+    split_cache_writes(result, _count(split, "ephemeral_1h_input_tokens"))
+    read_billing_facts(result, usage, response)
+    return result
 
 
 # -- Gemini -----------------------------------------------------------------------------------------------------
@@ -277,12 +290,18 @@ def bedrock_usage(response: Any) -> Usage:
     if _has_any(usage, "inputTokens", "outputTokens"):
         if not _has_any(usage, "inputTokens"):
             raise UsageError("usage has no inputTokens")
-        return Usage(
+        result = Usage(
             input=_count(usage, "inputTokens"),
             cache_read=_count(usage, "cacheReadInputTokens", "cacheReadInputTokenCount"),
             cache_write=_count(usage, "cacheWriteInputTokens", "cacheWriteInputTokenCount"),
             output=_count(usage, "outputTokens"),
         )
+        # cacheDetails: the cache writes by TTL ("5m", "1h").
+        one_hour = sum(
+            _count(d, "inputTokens") for d in _items(_field(usage, "cacheDetails")) if _field(d, "ttl") == "1h"
+        )
+        split_cache_writes(result, one_hour)
+        return result
     if _has_any(usage, "input_tokens") and not _has_any(usage, "prompt_tokens"):
         return anthropic_usage(response if _field(response, "usage") is not None else {"usage": usage})
     return read_openai_usage(usage)

@@ -30,7 +30,7 @@ from tokencost.metadata import call_metadata
 from tokencost.providers import billed_model, provider_of
 from tokencost.recording import Recorder
 from tokencost.scoped import ScopedBudget, active_budgets
-from tokencost.usage import Usage, UsageError, from_litellm_usage, read_field
+from tokencost.usage import Usage, UsageError, from_litellm_usage, read_field, read_service_tier
 
 __all__ = ["STREAM_ESTIMATED", "LitellmCalls", "Pending"]
 
@@ -218,7 +218,10 @@ class LitellmCalls:
         if usage_obj is None:
             usage_obj = read_field(response, "usage")
         try:
-            usage: Usage | None = from_litellm_usage(usage_obj, provider)
+            read = from_litellm_usage(usage_obj, provider, complete if complete is not None else response)
+            if read.service_tier is None:  # the tier the request asked for, when the response does not say
+                read.service_tier = read_service_tier(kwargs.get("service_tier") or _optional(kwargs, "service_tier"))
+            usage: Usage | None = read
             reason = STREAM_ESTIMATED if complete is not None and _usage_not_asked(kwargs, provider) else None
         except UsageError as exc:
             usage, reason = None, str(exc)
@@ -329,6 +332,12 @@ class LitellmCalls:
             return any(p.thread == me and not p.in_loop and (not p.stream or p.ended) for p in self._pending.values())
         alive = {t.ident for t in threading.enumerate()} - {me}
         return any(p.thread not in alive and (not p.stream or p.ended) for p in self._pending.values())
+
+
+def _optional(kwargs: Mapping[str, Any], key: str) -> Any:
+    """One of litellm's ``optional_params`` of a call (what is sent to the provider), or None."""
+    params = kwargs.get("optional_params")
+    return params.get(key) if isinstance(params, Mapping) else None
 
 
 def _usage_not_asked(kwargs: Mapping[str, Any], provider: str) -> bool:

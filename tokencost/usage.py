@@ -42,9 +42,12 @@ __all__ = [
     "from_litellm_usage",
     "from_openai_counts",
     "read_billed_units",
+    "read_billing_facts",
     "read_count",
     "read_field",
     "read_openai_usage",
+    "read_service_tier",
+    "split_cache_writes",
 ]
 
 # Providers whose ``usage.cost`` is their own bill for the call (OpenRouter: credits are USD).
@@ -203,7 +206,7 @@ def read_billed_units(usage: Any) -> int | None:
 
 
 def read_openai_usage(
-    usage: Any, *, reasoning_outside_completion: bool = False, billed_in_usage: bool = False
+    usage: Any, *, reasoning_outside_completion: bool = False, billed_in_usage: bool = False, response: Any = None
 ) -> Usage:
     """Read usage in OpenAI's convention: the one reader of that convention, for every entry point.
 
@@ -218,7 +221,10 @@ def read_openai_usage(
     * cache writes: ``cache_creation_input_tokens`` or ``prompt_tokens_details.cache_write_tokens`` /
       ``cache_creation_tokens``;
     * audio and image prompt tokens, audio and reasoning completion tokens. Audio read from the cache
-      (``cached_tokens_details.audio_tokens``, as litellm reports Gemini) is a cache read, not audio input too.
+      (``cached_tokens_details.audio_tokens``, as litellm reports Gemini) is a cache read, not audio input too;
+    * the 1-hour part of the cache writes (``cache_creation_token_details`` / ``cache_creation``
+      ``.ephemeral_1h_input_tokens``) into ``cache_write_1h``; web searches, ``service_tier`` (the usage's, else
+      ``response``'s, as OpenAI reports it) and ``inference_geo`` (see ``read_billing_facts``).
 
     ``reasoning_outside_completion``: the provider's ``completion_tokens`` leaves the reasoning tokens out (xAI);
     they are added unless ``total_tokens`` shows the payload was already normalized. ``billed_in_usage``: the
@@ -270,12 +276,60 @@ def read_openai_usage(
         audio_out_tokens=_count(completion_details, "audio_tokens"),
         image_tokens=_count(prompt_details, "image_tokens"),
     )
+    split_cache_writes(
+        result,
+        _count(read_field(prompt_details, "cache_creation_token_details"), "ephemeral_1h_input_tokens")
+        or _count(read_field(usage, "cache_creation"), "ephemeral_1h_input_tokens"),
+    )
+    read_billing_facts(result, usage, response)
     if billed_in_usage:
         result.billed_units = read_billed_units(usage)
     return result
 
 
-def from_litellm_usage(usage: Any, provider: str | None = None) -> Usage:
+def split_cache_writes(usage: Usage, one_hour: int) -> None:
+    """Move ``one_hour`` of ``usage.cache_write`` (all cache writes) into ``cache_write_1h`` (their 1-hour part).
+
+    Raises:
+        UsageError: when the 1-hour writes exceed the cache writes.
+    """
+    if not one_hour:
+        return
+    if one_hour > usage.cache_write:
+        raise UsageError(f"1-hour cache writes ({one_hour}) exceed the cache writes ({usage.cache_write})")
+    usage.cache_write -= one_hour
+    usage.cache_write_1h = one_hour
+
+
+_STANDARD_TIERS = frozenset({"standard", "default", "auto", "standard_only", "on_demand"})
+
+
+def read_service_tier(value: object) -> str | None:
+    """The service tier a payload names: ``"flex"``, ``"priority"``, ``"batch"`` (any other non-standard tier
+    in lower case), or None for the standard tier or no tier."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    tier = value.strip().lower()
+    return None if tier in _STANDARD_TIERS else tier
+
+
+def read_billing_facts(usage: Usage, payload: Any, response: Any = None) -> None:
+    """Read what else than tokens a call is billed by into ``usage``: web searches
+    (``server_tool_use.web_search_requests``), ``service_tier`` (the usage's, else the response's) and
+    ``inference_geo``."""
+    searches = _count(read_field(payload, "server_tool_use"), "web_search_requests")
+    if not searches:
+        searches = _count(read_field(payload, "prompt_tokens_details"), "web_search_requests")
+    usage.web_search_requests = searches
+    tier = read_field(payload, "service_tier")
+    if tier is None and response is not None:
+        tier = read_field(response, "service_tier")
+    usage.service_tier = read_service_tier(tier)
+    geo = read_field(payload, "inference_geo")
+    usage.inference_geo = geo.strip().lower() if isinstance(geo, str) and geo.strip() else None
+
+
+def from_litellm_usage(usage: Any, provider: str | None = None, response: Any = None) -> Usage:
     """Normalize a litellm ``Usage`` (or its dict form) into buckets, with ``read_openai_usage``.
 
     litellm reports every provider in OpenAI's convention. Embeddings have no completion. litellm fills in
@@ -291,7 +345,7 @@ def from_litellm_usage(usage: Any, provider: str | None = None) -> Usage:
         if read_field(usage, "total_tokens") is None:
             raise UsageError("usage has no prompt_tokens")
         raise UsageError("the response reported no token usage")
-    result = read_openai_usage(usage, billed_in_usage=provider in BILLED_IN_USAGE)
+    result = read_openai_usage(usage, billed_in_usage=provider in BILLED_IN_USAGE, response=response)
     if result.prompt_tokens == 0 and result.completion_tokens == 0:
         # litellm fills in zeros when the provider sent no usage (absent, null or {}): the cost is unknown,
         # not $0 (every real call has a prompt).
