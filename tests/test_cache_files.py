@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from tokencost.pricing import PriceChain
 from tokencost.pricing._price import Price
 from tokencost.pricing.cache_files import CacheFileSource, price_file_path, read_price_file, write_price_file
+from tokencost.usage import Usage
 
 PRICE = Price.per_mtok(
     "4", "12", cache_read="0.4", cache_write="5", source="linkup", source_url="https://acme.example/p"
@@ -316,3 +317,58 @@ def test_unicode_model_name_round_trips_through_the_source(tmp_path: Path) -> No
     price = CacheFileSource(tmp_path).lookup(model, "openai")
     assert price is not None
     assert price.as_per_mtok() == PRICE.as_per_mtok()
+
+
+# ---------------------------------------------------------------------- files written by hand, the plain way
+
+HAND_WRITTEN = """# gpt-4o-mini (OpenAI)
+
+- model: {model}
+- provider: OpenAI
+- input_per_mtok_usd: 0.15
+- output_per_mtok_usd: 0.6
+- cached_input_per_mtok_usd: 0.075
+"""
+
+
+def test_provider_not_in_lower_case_is_read(tmp_path: Path) -> None:
+    """``gpt-4o-mini_OpenAI_cost_parameters.md`` prices gpt-4o-mini at provider ``openai``."""
+    (tmp_path / "gpt-4o-mini_OpenAI_cost_parameters.md").write_text(HAND_WRITTEN.format(model="gpt-4o-mini"))
+    price = CacheFileSource(tmp_path).lookup("gpt-4o-mini", "openai")
+    assert price is not None
+    assert price.as_per_mtok() == {"input": Decimal("0.15"), "output": Decimal("0.6"), "cache_read": Decimal("0.075")}
+    # 10,000 input x $0.15/M + 1,000 output x $0.60/M = $0.0015 + $0.0006
+    assert Decimal(price.cost_units(Usage(input=10_000, output=1_000))) / 10**12 == Decimal("0.0021")
+
+
+def test_model_with_a_slash_is_read_from_its_folder(tmp_path: Path) -> None:
+    """``meta-llama/Llama-3.3-70B_together_ai_cost_parameters.md``: the plain f-string path, a file in a folder."""
+    model = "meta-llama/Llama-3.3-70B"
+    (tmp_path / "meta-llama").mkdir()
+    (tmp_path / "meta-llama" / "Llama-3.3-70B_together_ai_cost_parameters.md").write_text(
+        HAND_WRITTEN.format(model=model)
+    )
+    price = CacheFileSource(tmp_path).lookup(model, "together_ai")
+    assert price is not None and price.input == Decimal("0.15") / 1_000_000
+
+
+def test_model_with_an_underscore_is_read_by_its_plain_name(tmp_path: Path) -> None:
+    (tmp_path / "acme_large_openai_cost_parameters.md").write_text(HAND_WRITTEN.format(model="acme_large"))
+    assert CacheFileSource(tmp_path).lookup("acme_large", "openai") is not None
+
+
+def test_a_file_in_another_case_is_seen_once_written(tmp_path: Path) -> None:
+    """The folder's listing is re-read when the folder changes: a file added later is found."""
+    source = CacheFileSource(tmp_path)
+    assert source.lookup("gpt-4o-mini", "openai") is None
+    (tmp_path / "gpt-4o-mini_OPENAI_cost_parameters.md").write_text(HAND_WRITTEN.format(model="gpt-4o-mini"))
+    os.utime(tmp_path, ns=(1, 1))  # a new mtime even on a coarse clock
+    assert source.lookup("gpt-4o-mini", "openai") is not None
+
+
+@pytest.mark.parametrize("model", ["../outside", "a/../../outside", "/abs/outside", "a//b", "a\\..\\outside"])
+def test_plain_names_never_leave_the_folder(tmp_path: Path, model: str) -> None:
+    cache_dir = tmp_path / "model_costs"
+    cache_dir.mkdir()
+    (tmp_path / "outside_openai_cost_parameters.md").write_text(HAND_WRITTEN.format(model=model))
+    assert CacheFileSource(cache_dir).lookup(model, "openai") is None

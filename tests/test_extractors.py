@@ -106,10 +106,10 @@ def test_anthropic_fixture_does_not_bill_the_cache_twice(tracker: CostTracker) -
 
 
 def test_anthropic_cache_creation_split_is_read_when_the_total_is_absent() -> None:
-    """A usage that gives only the 5-minute / 1-hour split of cache writes still counts them."""
+    """A usage that gives only the 5-minute / 1-hour split of cache writes still counts them, each in its bucket."""
     usage = {"input_tokens": 10, "output_tokens": 5, "cache_creation": {"ephemeral_5m_input_tokens": 30}}
     usage["cache_creation"]["ephemeral_1h_input_tokens"] = 70  # type: ignore[index]
-    assert extract_usage("anthropic", {"usage": usage}) == Usage(input=10, cache_write=100, output=5)
+    assert extract_usage("anthropic", {"usage": usage}) == Usage(input=10, cache_write=30, cache_write_1h=70, output=5)
 
 
 def test_anthropic_extractor_reads_litellm_normalized_usage() -> None:
@@ -252,10 +252,22 @@ def test_malformed_usage_is_refused_with_a_reason(usage: dict[str, Any], reason:
         extract_usage("openai", {"usage": usage})
 
 
-def test_unknown_provider_is_a_usage_error() -> None:
-    """A provider with no extractor is a UsageError naming it (and not a KeyError)."""
+def test_unknown_provider_reads_openai_shaped_usage() -> None:
+    """A provider with no extractor (Perplexity, Ollama, any OpenAI-compatible server) is read as OpenAI's shape."""
+    perplexity = {
+        "usage": {"prompt_tokens": 12, "completion_tokens": 300, "total_tokens": 312, "search_context_size": "low"}
+    }
+    assert extract_usage("perplexity", perplexity) == Usage(input=12, output=300)
+    ollama = {"model": "llama3.2", "usage": {"prompt_tokens": 26, "completion_tokens": 9, "total_tokens": 35}}
+    assert extract_usage("ollama", ollama) == Usage(input=26, output=9)
+
+
+def test_unknown_provider_without_openai_usage_is_a_usage_error_naming_it() -> None:
+    """Usage in another shape from a provider with no extractor is a UsageError naming the provider."""
     with pytest.raises(UsageError, match="no usage extractor registered for provider 'acme-unknown'"):
-        extract_usage("acme-unknown", {"usage": {"prompt_tokens": 1}})
+        extract_usage("acme-unknown", {"usage": {"tokens_in": 1}})
+    with pytest.raises(UsageError, match=r"^no usage in response$"):
+        extract_usage("acme-unknown", {"choices": []})
 
 
 def test_malformed_payload_is_recorded_unpriced(tracker: CostTracker) -> None:

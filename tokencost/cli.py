@@ -407,6 +407,7 @@ def _price_lines(price: Price) -> list[tuple[str, str]]:
         "audio_in": "audio in",
         "audio_out": "audio out",
         "image": "image",
+        "cache_write_1h": "cache write (1 h)",
     }
     fallback = {"cache_read": "input", "cache_write": "input", "reasoning": "output"}
     explicit = price.as_per_mtok()
@@ -458,6 +459,7 @@ def prices(
     """Show which source prices MODEL and at what price (override, litellm's map, discovered files)."""
     from tokencost.errors import PriceNotFoundError
     from tokencost.pricing.cache_files import CacheFileSource
+    from tokencost.pricing.genai_prices import GenaiPricesSource
     from tokencost.pricing.litellm_map import LitellmMapSource
     from tokencost.pricing.override import OverrideSource, load_prices
 
@@ -466,7 +468,12 @@ def prices(
         sources: list[tuple[str, Price | None]] = [("linkup", price)]
     else:
         overrides = load_prices(prices_file) if prices_file else {}
-        chain: list[PriceSource] = [OverrideSource(overrides), LitellmMapSource(), CacheFileSource(cache_dir)]
+        chain: list[PriceSource] = [
+            OverrideSource(overrides),
+            LitellmMapSource(),
+            GenaiPricesSource(),
+            CacheFileSource(cache_dir),
+        ]
         sources = [(source.name, source.lookup(model, provider)) for source in chain]
     found = [(source, price) for source, price in sources if price is not None]
     if not found:

@@ -24,6 +24,7 @@ from tokencost.litellm_calls import LitellmCalls
 from tokencost.metadata import clean_metadata
 from tokencost.money import parse_amount
 from tokencost.pricing import PriceChain, PriceSource
+from tokencost.pricing.genai_prices import GenaiPricesSource
 from tokencost.pricing.litellm_map import LitellmMapSource
 from tokencost.pricing.override import OverrideSource, load_prices
 from tokencost.providers import provider_of
@@ -60,8 +61,10 @@ def price_sources(
     sources: Iterable[PriceSource],
     price_cache_dir: str | os.PathLike[str],
     linkup_key: str | None,
+    clock: Callable[[], float] | None = None,
 ) -> list[PriceSource]:
-    """The price chain's sources in order: ``prices=``, the caller's own ``sources=``, litellm's map, discovery."""
+    """The price chain's sources in order: ``prices=``, the caller's own ``sources=``, litellm's map,
+    genai-prices (priced at ``clock``'s time, the call's), discovery."""
     own = list(sources)
     for source in own:
         if not isinstance(source, PriceSource):
@@ -69,7 +72,7 @@ def price_sources(
                 f"sources must hold price sources (a name and lookup(model, provider)), not {type(source).__name__}"
             )
     overrides = load_prices(os.fspath(prices) if isinstance(prices, os.PathLike) else prices) if prices else {}
-    chain: list[PriceSource] = [OverrideSource(overrides), *own, LitellmMapSource()]
+    chain: list[PriceSource] = [OverrideSource(overrides), *own, LitellmMapSource(), GenaiPricesSource(clock)]
     try:
         from tokencost.pricing.linkup import discovery_sources
     except ImportError:

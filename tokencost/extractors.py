@@ -8,13 +8,19 @@ An extractor is ``fn(response) -> Usage``; one is registered per provider name. 
                             ``.reasoning_tokens``), the Responses API (``usage.input_tokens`` / ``output_tokens``
                             with ``input_tokens_details.cached_tokens`` and ``output_tokens_details``
                             ``.reasoning_tokens``), embeddings; also for ``azure``, ``groq``, ``mistral``,
-                            ``together``, ``openrouter``, ``deepseek``, ``fireworks``, ``xai``, ``deepinfra``,
-                            ``cerebras`` (OpenAI-compatible APIs)
+                            ``together``, ``openrouter``, ``deepseek``, ``fireworks``, ``deepinfra``,
+                            ``cerebras`` (OpenAI-compatible APIs); read by ``usage.read_openai_usage``, as on
+                            the litellm path
+``xai``                     OpenAI's shape, but ``completion_tokens`` *excludes* ``reasoning_tokens``
 ``anthropic``               Messages: ``usage.input_tokens`` *excludes* ``cache_read_input_tokens`` and
                             ``cache_creation_input_tokens``
 ``gemini``                  ``usage_metadata`` / ``usageMetadata``: ``promptTokenCount`` *includes*
                             ``cachedContentTokenCount``; ``thoughtsTokenCount`` is billed as output and is
-                            *not* in ``candidatesTokenCount``; also ``google`` and ``vertex_ai``
+                            *not* in ``candidatesTokenCount``; also ``google``
+``openrouter``              OpenAI's shape; ``usage.cost`` is OpenRouter's own bill, and the call is priced at it
+``bedrock``                 Converse: ``usage.inputTokens`` *excludes* ``cacheReadInputTokens`` and
+                            ``cacheWriteInputTokens``; an InvokeModel body in Anthropic's or OpenAI's shape
+``vertex_ai``               Gemini's ``usageMetadata``, or Claude on Vertex in Anthropic's Messages shape
 ``cohere``                  ``meta.billed_units`` (v1) or ``usage.billed_units`` (v2): what Cohere bills
 ==========================  ==================================================================================
 
@@ -29,18 +35,31 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tokencost.usage import BUCKETS, Usage, UsageError, from_openai_counts, read_count
+from tokencost.usage import (
+    BUCKETS,
+    Usage,
+    UsageError,
+    from_openai_counts,
+    read_billing_facts,
+    read_count,
+    read_openai_usage,
+    split_cache_writes,
+)
 
 __all__ = [
     "UsageExtractor",
     "anthropic_usage",
+    "bedrock_usage",
     "cohere_usage",
     "extract_usage",
     "gemini_usage",
     "openai_usage",
+    "openrouter_usage",
     "register_usage_extractor",
     "registered_providers",
     "usage_extractor",
+    "vertex_usage",
+    "xai_usage",
 ]
 
 UsageExtractor = Callable[[Any], Usage]
@@ -49,6 +68,8 @@ UsageExtractor = Callable[[Any], Usage]
 # to happen in a store's 64-bit integers once multiplied by a price in pico-dollars).
 MAX_TOKENS = 10**12
 NO_USAGE = "no usage in response"
+# A provider's bill above $1M for one call is garbage too (pico-dollars).
+MAX_BILL = 10**18
 
 
 def _field(obj: Any, *names: str) -> Any:
@@ -101,56 +122,54 @@ def _openai_usage_object(response: Any) -> Any:
 def openai_usage(response: Any) -> Usage:
     """Read an OpenAI (or OpenAI-compatible) chat completion, Responses API response or embedding.
 
+    The counts are read by ``usage.read_openai_usage``, the reader the litellm path uses too.
+
     Raises:
         UsageError: when the response has no usage or a count cannot be read.
     """
     usage = _openai_usage_object(response)
     if usage is None or _empty(usage):
         raise UsageError(NO_USAGE)
-    if _has_any(usage, *_CHAT_KEYS):
-        return _chat_convention(usage)
-    if _has_any(usage, *_RESPONSES_KEYS):
-        prompt_details = _field(usage, "input_tokens_details")
-        completion_details = _field(usage, "output_tokens_details")
-        return from_openai_counts(
-            _count(usage, "input_tokens"),
-            _count(usage, "output_tokens"),
-            cache_read_tokens=_count(prompt_details, "cached_tokens"),
-            reasoning_tokens=_count(completion_details, "reasoning_tokens"),
-        )
-    raise UsageError("usage has neither prompt_tokens nor input_tokens")
+    return read_openai_usage(usage, response=response)
 
 
-def _chat_convention(usage: Any) -> Usage:
-    """Split usage in OpenAI's chat convention (the prompt includes the cache, the completion the reasoning)."""
-    prompt_details = _field(usage, "prompt_tokens_details")
-    completion_details = _field(usage, "completion_tokens_details")
-    if not _has_any(usage, "prompt_tokens"):
-        raise UsageError("usage has no prompt_tokens")
-    cache_read = max(
-        _count(prompt_details, "cached_tokens"),
-        # DeepSeek's own fields, and litellm's normalized Anthropic field.
-        _count(usage, "prompt_cache_hit_tokens"),
-        _count(usage, "cache_read_input_tokens"),
-    )
-    cache_write = _count(usage, "cache_creation_input_tokens") or _count(prompt_details, "cache_creation_tokens")
-    return from_openai_counts(
-        _count(usage, "prompt_tokens"),
-        _count(usage, "completion_tokens"),
-        cache_read_tokens=cache_read,
-        cache_write_tokens=cache_write,
-        reasoning_tokens=_count(completion_details, "reasoning_tokens"),
-        audio_in_tokens=_count(prompt_details, "audio_tokens"),
-        audio_out_tokens=_count(completion_details, "audio_tokens"),
-    )
+def xai_usage(response: Any) -> Usage:
+    """Read an xAI chat completion: OpenAI's shape, but ``completion_tokens`` leaves the reasoning tokens out.
+
+    (``total_tokens`` counts them: a payload where ``total_tokens == prompt_tokens + completion_tokens`` was
+    already normalized, e.g. by litellm, and is read as OpenAI's.)
+
+    Raises:
+        UsageError: when the response has no usage or a count cannot be read.
+    """
+    usage = _openai_usage_object(response)
+    if usage is None or _empty(usage):
+        raise UsageError(NO_USAGE)
+    return read_openai_usage(usage, reasoning_outside_completion=True, response=response)
+
+
+def openrouter_usage(response: Any) -> Usage:
+    """Read an OpenRouter chat completion: OpenAI's shape, plus ``usage.cost``, OpenRouter's own bill in USD.
+
+    The bill is kept as ``Usage.billed_units``: the call is priced at what OpenRouter charged
+    (``price_source`` "provider"), whichever upstream served it.
+
+    Raises:
+        UsageError: when the response has no usage or a count cannot be read.
+    """
+    usage = _openai_usage_object(response)
+    if usage is None or _empty(usage):
+        raise UsageError(NO_USAGE)
+    return read_openai_usage(usage, billed_in_usage=True, response=response)
 
 
 # -- Anthropic --------------------------------------------------------------------------------------------------
 def anthropic_usage(response: Any) -> Usage:
     """Read an Anthropic Messages response (or a ``message_start`` event, or ``response.usage`` itself).
 
-    ``input_tokens`` excludes the cache reads and writes, which are billed at their own prices. A 1-hour cache
-    write (``cache_creation.ephemeral_1h_input_tokens``) is billed here at the 5-minute write price.
+    ``input_tokens`` excludes the cache reads and writes, which are billed at their own prices. The 1-hour cache
+    writes (``cache_creation.ephemeral_1h_input_tokens``) go to ``cache_write_1h``; web searches
+    (``server_tool_use.web_search_requests``), ``service_tier`` and ``inference_geo`` are read too.
 
     Raises:
         UsageError: when the response has no usage or a count cannot be read.
@@ -163,19 +182,22 @@ def anthropic_usage(response: Any) -> Usage:
     if usage is None or _empty(usage):
         raise UsageError(NO_USAGE)
     if not _has_any(usage, "input_tokens") and _has_any(usage, "prompt_tokens"):
-        return _chat_convention(usage)  # already normalized by litellm: the prompt includes the cache
+        return read_openai_usage(usage, response=response)  # normalized by litellm: the prompt includes the cache
     if not _has_any(usage, "input_tokens"):
         raise UsageError("usage has no input_tokens")
+    split = _field(usage, "cache_creation")
     cache_write = _count(usage, "cache_creation_input_tokens")
     if not cache_write:
-        split = _field(usage, "cache_creation")
         cache_write = _count(split, "ephemeral_5m_input_tokens") + _count(split, "ephemeral_1h_input_tokens")
-    return Usage(
+    result = Usage(
         input=_count(usage, "input_tokens"),
         cache_read=_count(usage, "cache_read_input_tokens"),
         cache_write=cache_write,
         output=_count(usage, "output_tokens"),
     )
+    split_cache_writes(result, _count(split, "ephemeral_1h_input_tokens"))
+    read_billing_facts(result, usage, response)
+    return result
 
 
 # -- Gemini -----------------------------------------------------------------------------------------------------
@@ -247,6 +269,67 @@ def gemini_usage(response: Any) -> Usage:
     )
 
 
+# -- Bedrock and Vertex AI: several model families, told apart by the payload's shape -------------------------
+def bedrock_usage(response: Any) -> Usage:
+    """Read an Amazon Bedrock response: Converse (``usage.inputTokens``, or a stream's ``metadata.usage``) or an
+    InvokeModel body (Anthropic's Messages shape for Claude, OpenAI's for the others).
+
+    Converse's ``inputTokens`` *excludes* ``cacheReadInputTokens`` and ``cacheWriteInputTokens`` (InvokeModel:
+    ``cacheReadInputTokenCount`` / ``cacheWriteInputTokenCount``), each billed at its own price.
+
+    Raises:
+        UsageError: when the response has no usage or a count cannot be read.
+    """
+    usage = _field(response, "usage")
+    if usage is None:
+        usage = _field(_field(response, "metadata"), "usage")  # a ConverseStream metadata event
+    if usage is None and _has_any(response, "inputTokens", "outputTokens"):
+        usage = response
+    if usage is None or _empty(usage):
+        raise UsageError(NO_USAGE)
+    if _has_any(usage, "inputTokens", "outputTokens"):
+        if not _has_any(usage, "inputTokens"):
+            raise UsageError("usage has no inputTokens")
+        result = Usage(
+            input=_count(usage, "inputTokens"),
+            cache_read=_count(usage, "cacheReadInputTokens", "cacheReadInputTokenCount"),
+            cache_write=_count(usage, "cacheWriteInputTokens", "cacheWriteInputTokenCount"),
+            output=_count(usage, "outputTokens"),
+        )
+        # cacheDetails: the cache writes by TTL ("5m", "1h").
+        one_hour = sum(
+            _count(d, "inputTokens") for d in _items(_field(usage, "cacheDetails")) if _field(d, "ttl") == "1h"
+        )
+        split_cache_writes(result, one_hour)
+        return result
+    if _has_any(usage, "input_tokens") and not _has_any(usage, "prompt_tokens"):
+        return anthropic_usage(response if _field(response, "usage") is not None else {"usage": usage})
+    return read_openai_usage(usage)
+
+
+def vertex_usage(response: Any) -> Usage:
+    """Read a Vertex AI response: Gemini (``usageMetadata``), Claude (Anthropic's Messages shape, ``usage``
+    with ``input_tokens``) or a partner model in OpenAI's shape.
+
+    Raises:
+        UsageError: when the response has no usage or a count cannot be read.
+    """
+    if _field(response, "usage_metadata", "usageMetadata") is not None or _has_any(response, *_PROMPT, *_TOTAL):
+        return gemini_usage(response)
+    usage = _field(response, "usage")
+    if usage is None and _has_any(response, "input_tokens", "output_tokens"):
+        usage = response
+    if usage is None:
+        usage = _field(_field(response, "message"), "usage")  # a Claude message_start stream event
+        if usage is not None:
+            return anthropic_usage(response)
+    if usage is None or _empty(usage):
+        raise UsageError(NO_USAGE)
+    if _has_any(usage, "input_tokens") and not _has_any(usage, "prompt_tokens"):
+        return anthropic_usage(response)
+    return read_openai_usage(usage)
+
+
 # -- Cohere -----------------------------------------------------------------------------------------------------
 def cohere_usage(response: Any) -> Usage:
     """Read a Cohere chat or embed response: the billed units (v1 ``meta``, v2 ``usage``).
@@ -290,11 +373,9 @@ _OPENAI_COMPATIBLE = (
     "mistral",
     "together",
     "together_ai",
-    "openrouter",
     "deepseek",
     "fireworks",
     "fireworks_ai",
-    "xai",
     "deepinfra",
     "cerebras",
 )
@@ -303,9 +384,15 @@ _OPENAI_COMPATIBLE = (
 def _install_builtins() -> None:
     for name in _OPENAI_COMPATIBLE:
         _EXTRACTORS[name] = openai_usage
+    _EXTRACTORS["xai"] = xai_usage
+    _EXTRACTORS["openrouter"] = openrouter_usage
+    for name in ("bedrock", "bedrock_converse", "aws_bedrock"):
+        _EXTRACTORS[name] = bedrock_usage
     _EXTRACTORS["anthropic"] = anthropic_usage
-    for name in ("gemini", "google", "google_genai", "vertex_ai", "vertex_ai_beta"):
+    for name in ("gemini", "google", "google_genai"):
         _EXTRACTORS[name] = gemini_usage
+    for name in ("vertex_ai", "vertex_ai_beta", "vertex"):
+        _EXTRACTORS[name] = vertex_usage
     for name in ("cohere", "cohere_chat"):
         _EXTRACTORS[name] = cohere_usage
 
@@ -362,17 +449,19 @@ def registered_providers() -> list[str]:
 def extract_usage(provider: str, response: Any) -> Usage:
     """Read the token usage of ``response`` with the extractor registered for ``provider``.
 
-    ``response`` is an SDK object, a dict parsed from JSON, or the JSON text itself.
+    ``response`` is an SDK object, a dict parsed from JSON, or the JSON text itself. A provider with no
+    extractor registered (Perplexity, Ollama, any OpenAI-compatible service) is read as OpenAI-shaped usage.
 
     Raises:
-        UsageError: and nothing else, for any input: no extractor for ``provider``, no usage in the response
-            (reason ``"no usage in response"``), a count that is not a non-negative whole number, or parts that
-            exceed the whole.
+        UsageError: and nothing else, for any input: no usage in the response (reason
+            ``"no usage in response"``), a count that is not a non-negative whole number, parts that exceed the
+            whole, or, for a provider with no extractor, usage that is not OpenAI-shaped.
     """
     try:
         fn = usage_extractor(provider)
+        default = fn is None
         if fn is None:
-            raise UsageError(f"no usage extractor registered for provider {provider!r}")
+            fn = openai_usage
         if isinstance(response, (str, bytes, bytearray)):
             try:
                 response = json.loads(response)
@@ -380,7 +469,14 @@ def extract_usage(provider: str, response: Any) -> Usage:
                 raise UsageError("response is text that is not JSON") from None
         if response is None:
             raise UsageError(NO_USAGE)
-        usage = fn(response)
+        try:
+            usage = fn(response)
+        except UsageError as exc:
+            if not default or str(exc) == NO_USAGE:
+                raise
+            raise UsageError(
+                f"no usage extractor registered for provider {provider!r}, and its usage is not OpenAI's: {exc}"
+            ) from None
         return _checked(usage)
     except UsageError:
         raise
@@ -398,4 +494,7 @@ def _checked(usage: object) -> Usage:
             raise UsageError(f"{bucket} is not a non-negative int: {value!r}")
         if value > MAX_TOKENS:
             raise UsageError(f"{bucket} is implausibly large: {value}")
+    billed = usage.billed_units
+    if billed is not None and (isinstance(billed, bool) or not isinstance(billed, int) or not 0 <= billed <= MAX_BILL):
+        raise UsageError(f"billed_units is not a plausible bill in pico-dollars: {billed!r}")
     return usage

@@ -27,16 +27,34 @@ from tokencost.enforcement import Enforcer
 from tokencost.events import Event
 from tokencost.ledger import Ledger
 from tokencost.metadata import call_metadata
-from tokencost.providers import provider_of
+from tokencost.providers import billed_model, provider_of
 from tokencost.recording import Recorder
 from tokencost.scoped import ScopedBudget, active_budgets
-from tokencost.usage import Usage, UsageError, from_litellm_usage, read_field
+from tokencost.usage import Usage, UsageError, from_litellm_usage, read_field, read_service_tier
 
-__all__ = ["LitellmCalls", "Pending"]
+__all__ = ["STREAM_ESTIMATED", "LitellmCalls", "Pending"]
 
 # How long a view waits for the success events of calls the reading thread has made (they fire on litellm's
 # pool a few ms after return). Past it the view answers with what is recorded and logs once.
 RETURN_WAIT_S = 5.0
+# The reason of a stream whose provider sent no usage because the caller did not ask: litellm counted its tokens.
+STREAM_ESTIMATED = "estimated: the stream did not ask for its usage (stream_options.include_usage)"
+# Providers whose streams carry usage only when ``stream_options.include_usage`` asks for it (OpenAI's API and
+# servers that follow it); Anthropic, Gemini, Bedrock, Vertex AI, Groq and Mistral always send it.
+_USAGE_ON_REQUEST = frozenset(
+    {
+        "openai",
+        "azure",
+        "text-completion-openai",
+        "custom_openai",
+        "openai_like",
+        "hosted_vllm",
+        "deepseek",
+        "together_ai",
+        "fireworks_ai",
+        "deepinfra",
+    }
+)
 # Call ids remembered for de-duplication: both success hooks fire within milliseconds of each other.
 _SEEN_MAX = 100_000
 
@@ -192,6 +210,7 @@ class LitellmCalls:
         provider = str(
             kwargs.get("custom_llm_provider") or read_field(params, "custom_llm_provider") or provider_of(model)
         )
+        model = billed_model(provider, model, read_field(response, "model"), _base_model(kwargs))
         scope = pending.scope if pending else current_scope()
         metadata = call_metadata(scope, read_field(params, "metadata"), kwargs.get("user"))
         complete = kwargs.get("complete_streaming_response")
@@ -199,8 +218,11 @@ class LitellmCalls:
         if usage_obj is None:
             usage_obj = read_field(response, "usage")
         try:
-            usage: Usage | None = from_litellm_usage(usage_obj)
-            reason = None
+            read = from_litellm_usage(usage_obj, provider, complete if complete is not None else response)
+            if read.service_tier is None:  # the tier the request asked for, when the response does not say
+                read.service_tier = read_service_tier(kwargs.get("service_tier") or _optional(kwargs, "service_tier"))
+            usage: Usage | None = read
+            reason = STREAM_ESTIMATED if complete is not None and _usage_not_asked(kwargs, provider) else None
         except UsageError as exc:
             usage, reason = None, str(exc)
             self.ledger.warn(f"usage:{model}:{reason}", "tokencost: %s for %s; recorded unpriced", reason, model)
@@ -310,6 +332,34 @@ class LitellmCalls:
             return any(p.thread == me and not p.in_loop and (not p.stream or p.ended) for p in self._pending.values())
         alive = {t.ident for t in threading.enumerate()} - {me}
         return any(p.thread not in alive and (not p.stream or p.ended) for p in self._pending.values())
+
+
+def _optional(kwargs: Mapping[str, Any], key: str) -> Any:
+    """One of litellm's ``optional_params`` of a call (what is sent to the provider), or None."""
+    params = kwargs.get("optional_params")
+    return params.get(key) if isinstance(params, Mapping) else None
+
+
+def _usage_not_asked(kwargs: Mapping[str, Any], provider: str) -> bool:
+    """Whether a stream's provider sent no usage because the call did not ask (litellm then counts the tokens)."""
+    if provider not in _USAGE_ON_REQUEST:
+        return False
+    options = kwargs.get("stream_options")
+    return not (isinstance(options, Mapping) and options.get("include_usage") is True)
+
+
+def _base_model(kwargs: Mapping[str, Any]) -> str | None:
+    """litellm's ``base_model`` of a call (``litellm_params.base_model`` or ``model_info.base_model``), or None."""
+    try:
+        from litellm.utils import get_base_model_from_metadata
+
+        found = get_base_model_from_metadata(model_call_details=kwargs)
+    except Exception:  # an older or newer litellm without it: no base model
+        return None
+    if not isinstance(found, str) or not found:
+        return None
+    # litellm names it with its provider prefix ("azure/gpt-4o"), as in its map.
+    return found.split("/", 1)[1] if found.startswith(("azure/", "azure_ai/")) else found
 
 
 def _loop_running() -> bool:

@@ -6,9 +6,11 @@ from typing import Any
 
 from tokencost.pricing.litellm_map import model_info
 
-__all__ = ["provider_of", "split_model"]
+__all__ = ["BILLED_BY_RESPONSE_MODEL", "billed_model", "provider_of", "split_model"]
 
 _PROVIDERS: dict[str, str] = {}  # model -> provider, remembered (bounded)
+# Providers where the requested name is a deployment the user named, and the response says which model ran.
+BILLED_BY_RESPONSE_MODEL = frozenset({"azure", "azure_openai", "azure_ai"})
 
 
 def provider_of(model: str) -> str:
@@ -35,3 +37,17 @@ def split_model(model: str, provider: Any = None) -> tuple[str, str]:
         return str(name), str(found)
     except Exception:  # litellm does not know it: keep the name as given
         return model, str(provider) if provider else provider_of(model)
+
+
+def billed_model(provider: str, requested: str, reported: Any = None, base_model: Any = None) -> str:
+    """Return the model a call is priced as.
+
+    ``base_model`` (litellm's ``base_model`` / ``model_info.base_model`` setting, or the caller's) wins; for Azure
+    the model the response says ran (``response.model``, e.g. ``gpt-4o-2024-05-13``), not the deployment's name;
+    else the requested model.
+    """
+    if isinstance(base_model, str) and base_model:
+        return base_model
+    if provider in BILLED_BY_RESPONSE_MODEL and isinstance(reported, str) and reported:
+        return reported
+    return requested

@@ -110,6 +110,12 @@ class Recorder:
                 status=status,
                 reason=reason or "no usage in response",
             )
+        if usage.billed_units is not None and not cache_hit:
+            # The provider's own bill (OpenRouter's usage.cost): what the call cost, whatever a price list says.
+            return Event(
+                call_id, now, model, provider, usage, usage.billed_units, "provider", None, 0, metadata, status,
+                reason, breakdown={"total": usage.billed_units},
+            )  # fmt: skip
         try:  # self.lookup(), inlined: this is every call's path
             price = self.prices.lookup(model, provider)
         except Exception:

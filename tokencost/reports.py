@@ -867,11 +867,12 @@ def export_events(
 
 
 def default_chain() -> PriceChain:
-    """Return the chain whatif prices with: ``register_price`` overrides, then litellm's map."""
+    """Return the chain whatif prices with: ``register_price`` overrides, litellm's map, then genai-prices."""
+    from tokencost.pricing.genai_prices import GenaiPricesSource
     from tokencost.pricing.litellm_map import LitellmMapSource
     from tokencost.pricing.override import OverrideSource
 
-    return PriceChain([OverrideSource(), LitellmMapSource()])
+    return PriceChain([OverrideSource(), LitellmMapSource(), GenaiPricesSource()])
 
 
 def _usage(group: Group | WhatIfRow) -> Usage:

@@ -296,7 +296,8 @@ class CacheProbe:
         Raises when the entry does not read as the SDK's types (the call is then sent).
         """
         module, response_type, item_type = _TYPES[self.path]
-        usage = Usage(**{bucket: int(entry["usage"].get(bucket, 0)) for bucket in BUCKETS})
+        counts: dict[str, Any] = {bucket: int(entry["usage"].get(bucket, 0)) for bucket in BUCKETS}
+        usage = Usage(**counts)
         if self.stream:
             if item_type is None:
                 raise ValueError("this method has no stream")

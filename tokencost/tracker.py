@@ -134,7 +134,7 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
             name,
             self._budgets,
             self._clock,
-            price_sources(prices, sources, price_cache_dir, linkup_key),
+            price_sources(prices, sources, price_cache_dir, linkup_key, self._clock),
             owner=self,
             on_crossed=self._on_crossed,
             alert_at=alerts,

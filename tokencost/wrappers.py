@@ -32,6 +32,7 @@ from tokencost.budgets import current_scope
 from tokencost.errors import BudgetExceededError
 from tokencost.extractors import NO_USAGE, extract_usage, usage_extractor
 from tokencost.metadata import call_metadata
+from tokencost.providers import billed_model
 from tokencost.response_cache import CacheProbe, ResponseCache, open_cache
 from tokencost.usage import Usage, UsageError, read_field
 from tokencost.worst_case import WorstCaseRequest
@@ -91,6 +92,7 @@ def track_response(
         raise TypeError("metadata must be a mapping or None")
     meta = call_metadata(current_scope(), metadata)
     provider = provider.strip().lower()
+    model = billed_model(provider, model, _response_model(response))
     try:
         usage = extract_usage(provider, response)
     except UsageError as exc:
@@ -395,7 +397,7 @@ class _Call:
         try:
             self.context.run(
                 self.hooks.tracker.record_usage,
-                self.model or model or "unknown",
+                billed_model(self.hooks.provider, self.model or model or "unknown", model),
                 usage,
                 provider=self.hooks.provider,
                 metadata=self.metadata,

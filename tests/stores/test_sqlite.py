@@ -17,6 +17,7 @@ from tokencost.events import Event
 from tokencost.stores import store_from_url
 from tokencost.stores.base import Check, Group, join_sums
 from tokencost.stores.sqlite import DIMENSIONS, SQLiteStore
+from tokencost.stores.sqlite_schema import SCHEMA_VERSION
 from tokencost.usage import Usage
 
 from . import DAY, GPT4O, SONNET, T0, make_event
@@ -396,7 +397,7 @@ def test_a_schema_1_file_is_upgraded(sqlite_url: str, tmp_path: Path, caplog: py
     try:
         assert "upgrading" in caplog.text
         conn = sqlite3.connect(path)
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         conn.close()
         assert_groups_match(store, path, "app")
         assert_groups_match(store, path, "other")
@@ -463,7 +464,7 @@ def test_a_schema_2_file_is_upgraded(sqlite_url: str, tmp_path: Path, caplog: py
     try:
         assert "upgrading" in caplog.text
         conn = sqlite3.connect(path)
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'events_ledger_ts'").fetchall() == []
         conn.close()
         window = store.events("app", since=T0 + 2 * DAY, until=T0 + 4 * DAY)
@@ -562,7 +563,7 @@ def test_a_schema_3_file_gets_the_micro_dollar_columns(sqlite_url: str, tmp_path
         assert store.aggregate("app", "model")[0].cost_units == 10**19
         assert store.counters("app", ["total"])["total"][0] == 10**19
         conn = sqlite3.connect(path)
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         conn.close()
     finally:
         store.close()

@@ -178,6 +178,48 @@ def test_events_round_trip_equal(store: Store) -> None:
     assert store.events(LEDGER) == events
 
 
+ANTHROPIC_1H = Usage(
+    input=100,
+    cache_write=300,
+    cache_write_1h=2000,
+    output=50,
+    web_search_requests=3,
+    service_tier="priority",
+    inference_geo="us",
+)
+
+
+def test_billing_dimensions_round_trip_and_count_in_totals(store: Store) -> None:
+    """1-hour cache writes, web searches, service tier and inference geography read back as recorded; the
+    totals' cache writes count both TTLs, web searches count as no tokens."""
+    events = [
+        make_event("d1", price=SONNET, usage=ANTHROPIC_1H),
+        make_event("d2", usage=Usage(input=10, output=5, service_tier="flex")),
+        make_event("d3", usage=Usage(input=10, output=5, inference_geo="eu")),
+    ]
+    record_all(store, events)
+    assert store.events(LEDGER) == events
+    totals = store.totals(LEDGER)
+    assert totals.cache_write_tokens == 2300
+    assert totals.prompt_tokens == 2420
+    assert store.counters(LEDGER, ["total"])["total"][1] == 2450 + 15 + 15
+    model = {g.key: g for g in store.aggregate(LEDGER, "model")}["gpt-4o"]
+    assert model.cache_write_tokens == 2300
+
+
+def test_update_cost_keeps_the_billing_dimensions(store: Store) -> None:
+    """Repricing a pending event keeps its 1-hour cache writes and labels, and its groups' cache writes."""
+    pending = make_event("p1", model="acme-large-2", price=None, status="pending", usage=ANTHROPIC_1H)
+    store.record(LEDGER, pending, ("total",))
+    cost = SONNET.cost_units(ANTHROPIC_1H)
+    assert store.update_cost(LEDGER, "p1", cost, SONNET, ("total",))
+    repriced = store.events(LEDGER)[0]
+    assert repriced.usage == ANTHROPIC_1H
+    assert store.totals(LEDGER).cache_write_tokens == 2300
+    groups = {g.key: g for g in store.aggregate(LEDGER, "status")}
+    assert (groups["ok"].requests, groups["ok"].cache_write_tokens) == (1, 2300)
+
+
 def test_metadata_that_looks_alike_reads_back_as_recorded(store: Store) -> None:
     """Metadata values that are falsy, nested, or shaped like another event's frozen form stay apart."""
     shapes = [

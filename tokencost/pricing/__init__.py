@@ -1,7 +1,8 @@
 """Prices and the pricing chain: the first source that knows a model wins, and the price says which it was.
 
-Sources, in order: the local override (``register_price``, ``prices=``), litellm's bundled map, Linkup price
-discovery (cached files, then a web search in the background). A source is any object with a ``name`` and
+Sources, in order: the local override (``register_price``, ``prices=``), litellm's bundled map, pydantic's
+genai-prices (``genai_prices``: dated prices, at the call's time), Linkup price discovery (cached files, then a
+web search in the background). A source is any object with a ``name`` and
 ``lookup(model, provider) -> Price | None``; see ``PriceSource``.
 """
 

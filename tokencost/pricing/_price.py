@@ -20,6 +20,7 @@ _FALLBACK = {
     "audio_in": "input",
     "audio_out": "output",
     "image": "input",
+    "cache_write_1h": "cache_write",
 }
 
 
@@ -39,6 +40,7 @@ class Price:
     audio_in: Decimal | None = None
     audio_out: Decimal | None = None
     image: Decimal | None = None
+    cache_write_1h: Decimal | None = None
     source: str = "override"
     source_url: str | None = None
     # litellm bills prompts above this many tokens at a higher tier we do not model: use its response_cost.
@@ -111,7 +113,7 @@ class Price:
     def cost_units(self, usage: Usage) -> int:
         """Return the exact cost of ``usage`` in pico-dollars."""
         if self._units is not None:
-            input_, cache_read, cache_write, output, reasoning, audio_in, audio_out, image = self._units
+            input_, cache_read, cache_write, output, reasoning, audio_in, audio_out, image, write_1h = self._units
             return (
                 usage.input * input_
                 + usage.cache_read * cache_read
@@ -121,6 +123,7 @@ class Price:
                 + usage.audio_in * audio_in
                 + usage.audio_out * audio_out
                 + usage.image * image
+                + usage.cache_write_1h * write_1h
             )
         return sum(self.breakdown_units(usage).values())
 

@@ -90,6 +90,21 @@ def price_file_path(cache_dir: str | os.PathLike[str], model: str, provider: str
     return Path(cache_dir) / f"{model_part}_{provider_part}{_SUFFIX}"
 
 
+def _literal_path(cache_dir: str | os.PathLike[str], model: str, provider: str) -> Path | None:
+    """``cache_dir / f"{model}_{provider}_cost_parameters.md"`` (a ``/`` in the model makes folders), or None
+    when that path would not stay inside ``cache_dir`` (``..``, an absolute name, a backslash, a NUL, a ``/`` in
+    the provider)."""
+    if not provider or any(ch in provider for ch in "/\\\x00") or provider in (".", ".."):
+        return None
+    parts = model.split("/")
+    if any(not part or part in (".", "..") or "\\" in part or "\x00" in part for part in parts):
+        return None
+    parts[-1] = f"{parts[-1]}_{provider}{_SUFFIX}"
+    if any(len(part) > 200 for part in parts):
+        return None
+    return Path(cache_dir).joinpath(*parts)
+
+
 def _show_amount(amount: Decimal | None) -> str:
     if amount is None:
         return ""
@@ -261,18 +276,63 @@ class CacheFileSource:
         # Guards _seen: what each file held at its last stat, so unchanged files are not re-read or re-logged.
         self._lock = threading.Lock()
         self._seen: dict[Path, _Seen] = {}
+        # Guards _listings too: each folder's price file names by lower-case name, at the folder's mtime.
+        self._listings: dict[Path, tuple[int, dict[str, str]]] = {}
 
     def __repr__(self) -> str:
         return f"CacheFileSource({str(self.cache_dir)!r})"
 
     def lookup(self, model: str, provider: str | None) -> Price | None:
-        """Return the cached price of ``model`` at ``provider``, or ``None`` (no file, or a broken one)."""
+        """Return the cached price of ``model`` at ``provider``, or ``None`` (no file, or a broken one).
+
+        Besides the file ``write_price_file`` names, files written by hand the plain way are read:
+        ``{model}_{provider}_cost_parameters.md`` with the provider in any case (``gpt-4o-mini_OpenAI_...``), a
+        model with ``_`` in its name, and a model with ``/`` (``meta-llama/Llama-3.3-70B_together_...``, a file
+        in the folder ``meta-llama``), as long as the path stays inside ``cache_dir``.
+        """
         if not isinstance(model, str) or not model:
             return None
-        price = self._read(price_file_path(self.cache_dir, model, provider), model)
-        if price is None and provider is not None:
-            price = self._read(price_file_path(self.cache_dir, model, None), model)
-        return price
+        for wanted in (provider, None) if provider is not None else (None,):
+            for path in self._candidates(model, wanted):
+                price = self._read(path, model)
+                if price is not None:
+                    return price
+        return None
+
+    def _candidates(self, model: str, provider: str | None) -> list[Path]:
+        """The files that may price ``model`` at ``provider``: the canonical name, then the hand-written ones."""
+        canonical = price_file_path(self.cache_dir, model, provider)
+        paths = [canonical]
+        literal = _literal_path(self.cache_dir, model, provider or _ANY_PROVIDER)
+        if literal is not None and literal != canonical:
+            paths.append(literal)
+        for path in list(paths):
+            other_case = self._other_case(path)
+            if other_case is not None and other_case not in paths:
+                paths.append(other_case)
+        return paths
+
+    def _other_case(self, path: Path) -> Path | None:
+        """The file of ``path``'s folder whose name is ``path``'s name in another case, if there is one."""
+        try:
+            folder = path.parent
+            stamp = os.stat(folder).st_mtime_ns
+        except (OSError, ValueError):
+            return None
+        with self._lock:
+            listed = self._listings.get(folder)
+        if listed is None or listed[0] != stamp:
+            try:
+                names = {entry.lower(): entry for entry in os.listdir(folder) if entry.endswith(_SUFFIX)}
+            except (OSError, ValueError):
+                return None
+            listed = (stamp, names)
+            with self._lock:
+                if len(self._listings) > 256:
+                    self._listings.clear()
+                self._listings[folder] = listed
+        found = listed[1].get(path.name.lower())
+        return None if found is None or found == path.name else folder / found
 
     def problem(self, model: str, provider: str | None) -> str | None:
         """Return why the existing cache file of ``model`` is ignored, or ``None`` (no file, or a good one)."""

@@ -92,12 +92,18 @@ def implausible(event: Event) -> str | None:
             and 0 <= u.audio_in <= m
             and 0 <= u.audio_out <= m
             and 0 <= u.image <= m
+            and 0 <= u.cache_write_1h <= m
+            and 0 <= u.web_search_requests <= m
             and (cost is None or 0 <= cost <= MAX_EVENT_UNITS)
             and 0 <= event.saved_units <= MAX_EVENT_UNITS
         )
         if fits:
             return None
-        counts = {name: value for name, value in u.as_dict().items() if not 0 <= value <= m}
+        counts = {
+            name: value
+            for name, value in {**u.as_dict(), "web_search_requests": u.web_search_requests}.items()
+            if not 0 <= value <= m
+        }
     except TypeError:
         return f"token counts or amounts that are not numbers ({u!r}): recorded without cost or tokens"
     if counts:
@@ -120,7 +126,18 @@ def plausible_event(event: Event) -> Event:
         # makes it negative): the common case in one expression, for record()'s hot path.
         if (
             0
-            <= (u.input | u.output | u.cache_read | u.cache_write | u.reasoning | u.audio_in | u.audio_out | u.image)
+            <= (
+                u.input
+                | u.output
+                | u.cache_read
+                | u.cache_write
+                | u.reasoning
+                | u.audio_in
+                | u.audio_out
+                | u.image
+                | u.cache_write_1h
+                | u.web_search_requests
+            )
             <= MAX_TOKENS
             and (cost is None or 0 <= cost <= MAX_EVENT_UNITS)
             and 0 <= event.saved_units <= MAX_EVENT_UNITS

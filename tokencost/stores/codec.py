@@ -14,7 +14,7 @@ from typing import Any
 from tokencost.events import Event
 from tokencost.pricing import Price
 from tokencost.stores.base import MAX_TOKENS
-from tokencost.usage import Usage
+from tokencost.usage import BUCKETS, Usage
 
 __all__ = [
     "CODEC_CACHE_SIZE",
@@ -111,16 +111,20 @@ def quarantined_event(event: Event, reason: str) -> Event:
     """Return what is written instead of ``event`` when it cannot be written as recorded: no cost, price,
     breakdown or metadata, plain values only, and ``reason`` (usage kept when it is plain integers in range)."""
     usage = event.usage
-    buckets = [getattr(usage, name, 0) for name in ("input", "cache_read", "cache_write", "output", "reasoning",
-                                                       "audio_in", "audio_out", "image")]  # fmt: skip
-    plain = all(type(v) is int and 0 <= v <= MAX_TOKENS for v in buckets)
+    counts = [getattr(usage, name, 0) for name in (*BUCKETS, "web_search_requests")]
+    plain = all(type(v) is int and 0 <= v <= MAX_TOKENS for v in counts)
+    tier, geo = getattr(usage, "service_tier", None), getattr(usage, "inference_geo", None)
+    kept = Usage(service_tier=tier if type(tier) is str else None, inference_geo=geo if type(geo) is str else None)
+    if plain:
+        values: dict[str, Any] = dict(zip((*BUCKETS, "web_search_requests"), counts, strict=True))
+        kept = dataclasses.replace(kept, **values)
     ts = event.timestamp
     return Event(
         call_id=str(event.call_id),
         timestamp=float(ts) if isinstance(ts, (int, float)) and math.isfinite(ts) else 0.0,
         model=str(event.model),
         provider=str(event.provider),
-        usage=Usage(*buckets) if plain else Usage(),
+        usage=kept,
         cost_units=None,
         status="ok" if event.status not in ("ok", "cache_hit", "incomplete") else str(event.status),
         reason=f"not written as recorded: {reason}",

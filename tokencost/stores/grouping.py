@@ -109,7 +109,7 @@ def sums_of(events: Iterable[Event]) -> list[int]:
         usage = event.usage
         input_ += usage.input
         cache_read += usage.cache_read
-        cache_write += usage.cache_write
+        cache_write += usage.cache_write + usage.cache_write_1h
         output += usage.output
         reasoning += usage.reasoning
     return [requests, cost, unpriced, saved, input_, cache_read, cache_write, output, reasoning]

@@ -42,10 +42,12 @@ from tokencost.usage import Usage
 __all__ = ["MemoryStore"]
 
 _UNPRICED = -1  # cost value of an unpriced event
+_NO_EXTRA = (0, 0, 0, 0, 0, None, None)
 # Sums of a kind: requests, cost, unpriced, saved, then the five main token buckets.
 _N_SUMS = 9
 # An event's row: timestamp, kind, the number ending its call id (0: the id is in other_ids), then cost (-1 when
-# unpriced), saved, input, cache_read, cache_write, output, reasoning. Packing a row in place is three times as
+# unpriced), saved, input, cache_read, cache_write (both TTLs: the 1-hour part is in ``extra``), output, reasoning.
+# Packing a row in place is three times as
 # fast as appending each value to an array.
 _ROW = struct.Struct("=d2I7q")
 _ROW_BYTES = _ROW.size
@@ -85,7 +87,9 @@ class _Ledger:
         self.chunk = bytearray()  # the chunk rows are written to, at ``offset``
         self.offset = 0
         self.count = 0
-        self.extra: dict[int, tuple[int, int, int]] = {}  # index -> (audio_in, audio_out, image) when non-zero
+        # index -> (audio_in, audio_out, image, cache_write_1h, web_search_requests, service_tier, inference_geo)
+        # when any is set
+        self.extra: dict[int, tuple[int, int, int, int, int, str | None, str | None]] = {}
         # A call id ending in a number ("t3f2a-17", as track() makes them) is kept as its kind's prefix and the
         # number: 4 bytes an event instead of a string. Other ids (litellm's UUIDs) are kept here.
         self.other_ids: dict[int, str] = {}
@@ -155,9 +159,12 @@ class _Ledger:
                 yield from _ROW.iter_unpack(memoryview(chunk)[: rows * _ROW_BYTES])
 
     def usage(self, index: int, row: tuple[Any, ...]) -> Usage:
-        audio_in, audio_out, image = self.extra.get(index, (0, 0, 0))
+        audio_in, audio_out, image, write_1h, searches, tier, geo = self.extra.get(index, _NO_EXTRA)
         input_, cache_read, cache_write, output, reasoning = row[5:]
-        return Usage(input_, cache_read, cache_write, output, reasoning, audio_in, audio_out, image)
+        return Usage(
+            input_, cache_read, cache_write - write_1h, output, reasoning, audio_in, audio_out, image, write_1h,
+            searches, tier, geo,
+        )  # fmt: skip
 
 
 class MemoryStore(Store):
@@ -240,7 +247,7 @@ class MemoryStore(Store):
                 event.saved_units,
                 usage.input,
                 usage.cache_read,
-                usage.cache_write,
+                usage.cache_write + usage.cache_write_1h,
                 usage.output,
                 usage.reasoning,
             )
@@ -249,8 +256,24 @@ class MemoryStore(Store):
             led.count = index + 1
             if not number:
                 led.other_ids[index] = call_id
-            if usage.audio_in or usage.audio_out or usage.image:
-                led.extra[index] = (usage.audio_in, usage.audio_out, usage.image)
+            if (
+                usage.audio_in
+                or usage.audio_out
+                or usage.image
+                or usage.cache_write_1h
+                or usage.web_search_requests
+                or usage.service_tier is not None
+                or usage.inference_geo is not None
+            ):
+                led.extra[index] = (
+                    usage.audio_in,
+                    usage.audio_out,
+                    usage.image,
+                    usage.cache_write_1h,
+                    usage.web_search_requests,
+                    usage.service_tier,
+                    usage.inference_geo,
+                )
             if cost is None:
                 led.pending_ids[call_id] = index
             if event.breakdown is not None:

@@ -206,6 +206,7 @@ class WriteBehind:
                 usage.input
                 + usage.cache_read
                 + usage.cache_write
+                + usage.cache_write_1h
                 + usage.output
                 + usage.reasoning
                 + usage.audio_in

@@ -327,6 +327,7 @@ class _Database:
             input_ = usage.input
             cache_read = usage.cache_read
             cache_write = usage.cache_write
+            write_1h = usage.cache_write_1h
             output = usage.output
             reasoning = usage.reasoning
             cost = event.cost_units
@@ -364,6 +365,10 @@ class _Database:
                     text,
                     status,
                     event.reason,
+                    write_1h,
+                    usage.web_search_requests,
+                    usage.service_tier,
+                    usage.inference_geo,
                 )
             )
             kind = (ledger, model, provider, status, source, day, text)
@@ -378,7 +383,7 @@ class _Database:
                     saved,
                     input_,
                     cache_read,
-                    cache_write,
+                    cache_write + write_1h,
                     output,
                     reasoning,
                 ]
@@ -391,7 +396,7 @@ class _Database:
                 sums[3] += saved
                 sums[4] += input_
                 sums[5] += cache_read
-                sums[6] += cache_write
+                sums[6] += cache_write + write_1h
                 sums[7] += output
                 sums[8] += reasoning
         covered = conn.execute(COVERED).fetchone()[0]
@@ -645,14 +650,28 @@ class _Database:
 
 
 def _decode_row(row: Sequence[Any]) -> Event:
-    (seq, call_id, ts, model, provider, cost, saved, *buckets) = row[:15]
-    price_source, price_json, breakdown, metadata, status, reason = row[15:]
+    seq, call_id, ts, model, provider, cost, saved = row[:7]
+    input_, cache_read, cache_write, output, reasoning, audio_in, audio_out, image = row[7:15]
+    price_source, price_json, breakdown, metadata, status, reason, write_1h, searches, tier, geo = row[15:]
     return Event(
         call_id=call_id or f"event-{seq}",
         timestamp=ts,
         model=model,
         provider=provider,
-        usage=Usage(*buckets),
+        usage=Usage(
+            input_,
+            cache_read,
+            cache_write,
+            output,
+            reasoning,
+            audio_in,
+            audio_out,
+            image,
+            write_1h,
+            searches,
+            tier,
+            geo,
+        ),
         cost_units=cost,
         price_source=price_source,
         price=None if price_json is None else price_from_json(price_json),
@@ -829,15 +848,15 @@ class SQLiteStore(Store):
         def run(conn: sqlite3.Connection) -> dict[tuple[str, str], tuple[int, int]] | None:
             row = conn.execute(
                 "SELECT e.seq, e.cost, e.saved, e.input, e.cache_read, e.cache_write, e.output, e.reasoning,"
-                " e.audio_in, e.audio_out, e.image, e.metadata,"
+                " e.audio_in, e.audio_out, e.image, e.cache_write_1h, e.metadata,"
                 f" {', '.join(KEY_SQL[dim] for dim in MOVED_DIMENSIONS)}"
                 " FROM events AS e WHERE e.ledger = ? AND e.call_id = ? AND e.cost IS NULL ORDER BY e.seq DESC LIMIT 1",
                 (ledger, call_id),
             ).fetchone()
             if row is None:
                 return None
-            seq, _, old_saved, *buckets = row[:11]
-            metadata, *keys = row[11:]
+            seq, _, old_saved, *buckets = row[:12]
+            metadata, *keys = row[12:]
             saved = price.saved_units(Usage(*buckets)) or old_saved
             price_id = self._db.price_id(conn, price_json)
             conn.execute(
@@ -854,6 +873,7 @@ class SQLiteStore(Store):
             )
             # The event leaves its groups as it was and joins them as it is now (status and price_source change).
             tokens = buckets[:5]
+            tokens[2] += buckets[8]  # the totals' cache writes are of both TTLs
             tag_rows = conn.execute(TAGS_SQL, (metadata,)).fetchall()
             tags = [("tag", NONE_KEY if tag is None else tag) for (tag,) in tag_rows] or [("tag", NONE_KEY)]
             source = price.source or NONE_KEY
