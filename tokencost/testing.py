@@ -21,6 +21,22 @@ token usage you configure, so cost tracking can be exercised end to end without 
         )
         assert fake.request_count("/v1/") == 2
 
+What the fake answers is up to a *reply function* (``FakeProvider(reply=fn)`` or :meth:`FakeProvider.set_reply`):
+given the :class:`RecordedRequest`, it returns the text and/or tool calls of the answer, so agent frameworks
+that call tools can run against the fake::
+
+    def reply(request):
+        if not any(m.get("role") == "tool" for m in request.body["messages"]):
+            return Reply(tool_calls=[ToolCall("get_weather", {"city": "Paris"})])
+        return "It is sunny in Paris."
+
+For users' own tests, :func:`recording_tracker` gives a registered in-memory tracker for a block and
+:func:`assert_cost` checks what it recorded, exactly::
+
+    with FakeProvider() as fake, recording_tracker() as tracker:
+        litellm.completion(model="openai/gpt-4o", messages=..., api_base=fake.openai_base, api_key="sk-fake")
+        assert_cost(tracker, "0.000075", calls=1)
+
 Endpoints (all ``POST``; anything else answers 404 with a JSON body):
 
 * ``/v1/chat/completions``: OpenAI chat completions, plain or streamed (SSE). Streams carry a final usage
@@ -45,12 +61,26 @@ import threading
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
-__all__ = ["FakeProvider", "RecordedRequest"]
+if TYPE_CHECKING:
+    from tokencost.tracker import CostTracker
+
+__all__ = [
+    "FakeProvider",
+    "RecordedRequest",
+    "Reply",
+    "ReplyFunction",
+    "ToolCall",
+    "assert_cost",
+    "recorded_calls",
+    "recording_tracker",
+]
 
 CHAT_PATH: Final = "/v1/chat/completions"
 EMBEDDINGS_PATH: Final = "/v1/embeddings"
@@ -112,6 +142,49 @@ class RecordedRequest:
     body: Any
     has_auth: bool
     stream: bool
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One tool (function) call in a fake answer.
+
+    Attributes:
+        name: The tool's name, e.g. ``"get_weather"``.
+        arguments: The arguments: a mapping (sent as JSON) or a JSON text as-is.
+        id: The call id; None makes one up (``call_...`` for OpenAI, ``toolu_...`` for Anthropic).
+    """
+
+    name: str
+    arguments: Any = field(default_factory=dict)
+    id: str | None = None
+
+    def arguments_json(self) -> str:
+        """The arguments as JSON text (OpenAI's ``function.arguments``)."""
+        return self.arguments if isinstance(self.arguments, str) else json.dumps(self.arguments)
+
+    def arguments_object(self) -> Any:
+        """The arguments as a JSON value (Anthropic's ``tool_use.input``)."""
+        return json.loads(self.arguments) if isinstance(self.arguments, str) else self.arguments
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the fake answers one chat request with: text, tool calls, or both.
+
+    Attributes:
+        text: The assistant's text; None or ``""`` for none (an answer with tool calls only).
+        tool_calls: The tool calls, in order. With any, the finish reason is OpenAI's ``"tool_calls"`` /
+            Anthropic's ``"tool_use"``.
+    """
+
+    text: str | None = None
+    tool_calls: Sequence[ToolCall] = ()
+
+
+ReplyFunction = Callable[[RecordedRequest], "Reply | str"]
+"""Given the request (path and parsed JSON body), return the answer: a :class:`Reply` or plain text."""
+
+_DEFAULT_REPLY: Final = Reply(REPLY_TEXT)
 
 
 @dataclass(frozen=True)
@@ -203,12 +276,14 @@ class FakeProvider:
 
     linkup_api_key: str = "linkup-test-key"
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, reply: ReplyFunction | None = None) -> None:
         """Prepare the fake; nothing is bound until :meth:`start`.
 
         Args:
             host: Interface to bind. Keep the default loopback address.
             port: TCP port, 0 for a free one chosen by the system.
+            reply: The reply function of chat requests (see :meth:`set_reply`); None answers
+                ``"Hello from the fake provider."``.
         """
         self._host = host
         self._port = port
@@ -226,6 +301,7 @@ class FakeProvider:
         self._failures: list[_Failure] = []
         self._linkup_answers: dict[str | None, _LinkupAnswer] = {}
         self._linkup_queue: deque[_LinkupReply] = deque()
+        self._reply: ReplyFunction | None = reply
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -346,6 +422,7 @@ class FakeProvider:
             self._failures.clear()
             self._linkup_answers.clear()
             self._linkup_queue.clear()
+            self._reply = None
             self.linkup_api_key = FakeProvider.linkup_api_key
 
     # ------------------------------------------------------------------ configuration
@@ -419,6 +496,20 @@ class FakeProvider:
         json.dumps(usage)  # fail here, not in the server thread
         with self._lock:
             self._raw_usage[model] = usage
+
+    def set_reply(self, reply: ReplyFunction | None) -> None:
+        """Answer chat requests (``/v1/chat/completions`` and ``/v1/messages``, plain or streamed) with ``reply``.
+
+        The function gets the :class:`RecordedRequest` (``request.body`` is the parsed JSON body, so
+        ``request.body["messages"]`` holds the conversation, tool results included) and returns a :class:`Reply`
+        or plain text. It runs on the server's thread for that request; an exception in it answers 500 with the
+        provider's error body. Usage is still the one configured for the model.
+
+        Args:
+            reply: The reply function, or None for the default text.
+        """
+        with self._lock:
+            self._reply = reply
 
     def set_delay(self, seconds: float) -> None:
         """Sleep ``seconds`` before answering every request (for client timeouts). 0 turns it off.
@@ -532,6 +623,18 @@ class FakeProvider:
                 return self._linkup_answers[depth]
             return self._linkup_answers.get(None)
 
+    def _answer(self, request: RecordedRequest) -> Reply:
+        with self._lock:
+            reply = self._reply
+        if reply is None:
+            return _DEFAULT_REPLY
+        answer = reply(request)
+        if isinstance(answer, str):
+            return Reply(answer)
+        if not isinstance(answer, Reply):
+            raise TypeError(f"a reply function returns a Reply or a str, not {type(answer).__name__}")
+        return answer
+
     def _delays(self) -> tuple[float, float]:
         with self._lock:
             return self._delay, self._chunk_delay
@@ -624,7 +727,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = _parse_json(raw)
         has_auth = any(self.headers.get(name) for name in ("Authorization", "x-api-key", "api-key"))
         stream = isinstance(body, dict) and body.get("stream") is True
-        provider._record(RecordedRequest(self.command, path, body, has_auth, stream))
+        request = RecordedRequest(self.command, path, body, has_auth, stream)
+        provider._record(request)
         try:
             delay, _ = provider._delays()
             if provider._sleep(delay):
@@ -636,11 +740,11 @@ class _Handler(BaseHTTPRequestHandler):
             elif self.command == "POST" and path == LINKUP_SEARCH_PATH:
                 self._linkup(body)
             elif self.command == "POST" and path == CHAT_PATH:
-                self._chat(body)
+                self._chat(request)
             elif self.command == "POST" and path == EMBEDDINGS_PATH:
                 self._embeddings(body)
             elif self.command == "POST" and path == MESSAGES_PATH:
-                self._messages(body)
+                self._messages(request)
             else:
                 self._send_json(404, _openai_error(404, f"no route for {self.command} {path}"))
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
@@ -715,15 +819,37 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ OpenAI
 
-    def _chat(self, body: Any) -> None:
+    def _reply_or_fail(self, request: RecordedRequest, anthropic: bool) -> Reply | None:
+        try:
+            return self.server.provider._answer(request)
+        except Exception as exc:  # the user's reply function failed: answer like a provider's server error
+            message = f"the fake's reply function raised {type(exc).__name__}: {exc}"
+            self._send_json(500, _anthropic_error(500, message) if anthropic else _openai_error(500, message))
+            return None
+
+    def _chat(self, request: RecordedRequest) -> None:
+        body = request.body
         if not isinstance(body, dict):
             self._send_json(400, _openai_error(400, "the request body must be a JSON object"))
+            return
+        answer = self._reply_or_fail(request, anthropic=False)
+        if answer is None:
             return
         model = str(body.get("model", ""))
         usage = self.server.provider._openai_usage_json(model)
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
+        tool_calls = [
+            (call.id or f"call_{uuid.uuid4().hex[:24]}", call.name, call.arguments_json()) for call in answer.tool_calls
+        ]
+        finish_reason = "tool_calls" if tool_calls else "stop"
         if body.get("stream") is not True:
+            message: dict[str, Any] = {"role": "assistant", "content": answer.text or None, "refusal": None}
+            if tool_calls:
+                message["tool_calls"] = [
+                    {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+                    for call_id, name, arguments in tool_calls
+                ]
             self._send_json(
                 200,
                 {
@@ -731,18 +857,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "object": "chat.completion",
                     "created": created,
                     "model": model,
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {
-                                "role": "assistant",
-                                "content": REPLY_TEXT,
-                                "refusal": None,
-                            },
-                            "logprobs": None,
-                            "finish_reason": "stop",
-                        }
-                    ],
+                    "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
                     "usage": usage,
                     "system_fingerprint": "fp_fake",
                 },
@@ -764,18 +879,19 @@ class _Handler(BaseHTTPRequestHandler):
                 payload["usage"] = chunk_usage
             return json.dumps(payload)
 
-        def delta_choice(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-            return {
-                "index": 0,
-                "delta": delta,
-                "logprobs": None,
-                "finish_reason": finish_reason,
-            }
+        def delta_choice(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
 
         self._start_stream()
         events = [chunk([delta_choice({"role": "assistant", "content": "", "refusal": None})])]
-        events += [chunk([delta_choice({"content": piece})]) for piece in _REPLY_PIECES]
-        events.append(chunk([delta_choice({}, "stop")]))
+        events += [chunk([delta_choice({"content": piece})]) for piece in _pieces(answer.text)]
+        for index, (call_id, name, arguments) in enumerate(tool_calls):
+            start = {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+            events.append(chunk([delta_choice({"tool_calls": [start]})]))
+            events.append(
+                chunk([delta_choice({"tool_calls": [{"index": index, "function": {"arguments": arguments}}]})])
+            )
+        events.append(chunk([delta_choice({}, finish_reason)]))
         if include_usage:
             events.append(chunk([], usage))
         events.append("[DONE]")
@@ -811,13 +927,28 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ Anthropic
 
-    def _messages(self, body: Any) -> None:
+    def _messages(self, request: RecordedRequest) -> None:
+        body = request.body
         if not isinstance(body, dict):
             self._send_json(400, _anthropic_error(400, "the request body must be a JSON object"))
+            return
+        answer = self._reply_or_fail(request, anthropic=True)
+        if answer is None:
             return
         model = str(body.get("model", ""))
         usage = self.server.provider._anthropic_usage_json(model)
         message_id = f"msg_{uuid.uuid4().hex[:24]}"
+        blocks: list[dict[str, Any]] = [{"type": "text", "text": answer.text}] if answer.text else []
+        blocks += [
+            {
+                "type": "tool_use",
+                "id": call.id or f"toolu_{uuid.uuid4().hex[:24]}",
+                "name": call.name,
+                "input": call.arguments_object(),
+            }
+            for call in answer.tool_calls
+        ]
+        stop_reason = "tool_use" if answer.tool_calls else "end_turn"
         if body.get("stream") is not True:
             self._send_json(
                 200,
@@ -826,8 +957,8 @@ class _Handler(BaseHTTPRequestHandler):
                     "type": "message",
                     "role": "assistant",
                     "model": model,
-                    "content": [{"type": "text", "text": REPLY_TEXT}],
-                    "stop_reason": "end_turn",
+                    "content": blocks,
+                    "stop_reason": stop_reason,
                     "stop_sequence": None,
                     "usage": usage,
                 },
@@ -860,34 +991,32 @@ class _Handler(BaseHTTPRequestHandler):
                     },
                 },
             ),
-            (
-                "content_block_start",
-                {
-                    "type": "content_block_start",
-                    "index": 0,
-                    "content_block": {"type": "text", "text": ""},
-                },
-            ),
-            ("ping", {"type": "ping"}),
         ]
-        events += [
-            (
-                "content_block_delta",
-                {
-                    "type": "content_block_delta",
-                    "index": 0,
-                    "delta": {"type": "text_delta", "text": piece},
-                },
+        if not blocks:
+            events.append(("ping", {"type": "ping"}))
+        for index, block in enumerate(blocks):
+            if block["type"] == "text":
+                start_block: dict[str, Any] = {"type": "text", "text": ""}
+                deltas = [{"type": "text_delta", "text": piece} for piece in _pieces(block["text"])]
+            else:
+                start_block = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
+                deltas = [{"type": "input_json_delta", "partial_json": json.dumps(block["input"])}]
+            events.append(
+                ("content_block_start", {"type": "content_block_start", "index": index, "content_block": start_block})
             )
-            for piece in _REPLY_PIECES
-        ]
+            if index == 0:  # the real service pings after the first block starts
+                events.append(("ping", {"type": "ping"}))
+            events += [
+                ("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+                for delta in deltas
+            ]
+            events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
         events += [
-            ("content_block_stop", {"type": "content_block_stop", "index": 0}),
             (
                 "message_delta",
                 {
                     "type": "message_delta",
-                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "delta": {"stop_reason": stop_reason, "stop_sequence": None},
                     "usage": delta_usage,
                 },
             ),
@@ -946,6 +1075,114 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, answer.data)
             return
         self._send_json(200, {"data": answer.data, "sources": answer.sources})
+
+
+@contextlib.contextmanager
+def recording_tracker(**options: Any) -> Iterator[CostTracker]:
+    """A :class:`~tokencost.CostTracker` that records in memory, registered with litellm for the block.
+
+    The tracker is added to ``litellm.callbacks`` on entry and closed on exit (which takes it out of every litellm
+    list again). Its defaults suit tests: ``store="memory://"``, ``print_summary=False`` and no price discovery
+    over the network (``linkup_api_key=False``); any :class:`~tokencost.CostTracker` argument can be given::
+
+        with recording_tracker(budget="0.01") as tracker:
+            ...
+
+    Args:
+        **options: Arguments of :class:`~tokencost.CostTracker`.
+
+    Yields:
+        The registered tracker.
+    """
+    import litellm
+
+    from tokencost.tracker import CostTracker
+
+    options.setdefault("print_summary", False)
+    options.setdefault("linkup_api_key", False)
+    tracker = CostTracker(**options)
+    litellm.callbacks = [*litellm.callbacks, tracker]
+    try:
+        yield tracker
+    finally:
+        tracker.close()
+
+
+def recorded_calls(tracker: CostTracker, model: str | None = None) -> list[dict[str, Any]]:
+    """The calls ``tracker`` recorded (its ``history`` entries), oldest first, after a :meth:`flush`.
+
+    Args:
+        tracker: The tracker.
+        model: Only the calls of this model; ``"openai/gpt-4o"`` and ``"gpt-4o"`` both match ``gpt-4o``.
+
+    Returns:
+        The ``history`` dicts (``cost`` a ``Decimal``, ``status``, token counts, ``metadata``...).
+    """
+    tracker.flush(timeout=10)
+    calls = tracker.history
+    if model is None:
+        return calls
+    names = {model, model.split("/", 1)[-1]}
+    return [call for call in calls if call["model"] in names]
+
+
+def assert_cost(
+    tracker: CostTracker,
+    expected: Decimal | int | str,
+    *,
+    calls: int | None = None,
+    model: str | None = None,
+    allow_unpriced: bool = False,
+) -> Decimal:
+    """Assert what ``tracker`` recorded: the exact total cost, and optionally the number of calls.
+
+    Money is compared exactly as ``Decimal`` (give ``expected`` as text or ``Decimal``, not float: ``"0.000075"``).
+
+    Args:
+        tracker: The tracker (e.g. from :func:`recording_tracker`).
+        expected: The expected total in USD.
+        calls: The expected number of recorded calls; None does not check it.
+        model: Only count the calls of this model (see :func:`recorded_calls`).
+        allow_unpriced: Accept calls no price source knew (recorded with ``priced=False``); by default they fail.
+
+    Returns:
+        The recorded total, as ``Decimal``.
+
+    Raises:
+        AssertionError: With the recorded calls listed, when the total, the count or the pricing differ.
+        TypeError: For a float ``expected``.
+    """
+    if isinstance(expected, (float, bool)) or not isinstance(expected, (Decimal, int, str)):
+        raise TypeError(f"expected must be a Decimal, int or str, not {type(expected).__name__}")
+    want = Decimal(expected)
+    recorded = recorded_calls(tracker, model)
+    total = sum((call["cost"] for call in recorded if call["cost"] is not None), Decimal(0))
+    problems = []
+    if total != want:
+        problems.append(f"cost {total} != expected {want}")
+    if calls is not None and len(recorded) != calls:
+        problems.append(f"{len(recorded)} calls recorded, expected {calls}")
+    unpriced = [call for call in recorded if not call["priced"]]
+    if unpriced and not allow_unpriced:
+        problems.append(f"{len(unpriced)} unpriced call(s)")
+    if problems:
+        listing = "\n".join(
+            f"  {call['model']}: {call['prompt_tokens']} in, {call['completion_tokens']} out, cost {call['cost']},"
+            f" status {call['status']}" + ("" if call["priced"] else f", unpriced ({call['reason']})")
+            for call in recorded
+        )
+        raise AssertionError("; ".join(problems) + (f"\nrecorded calls:\n{listing}" if recorded else ", none recorded"))
+    return total
+
+
+def _pieces(text: str | None) -> list[str]:
+    """Split a reply's text into stream chunks (the default text into the pieces the tests know)."""
+    if not text:
+        return []
+    if text == REPLY_TEXT:
+        return list(_REPLY_PIECES)
+    words = text.split(" ")
+    return [words[0]] + [" " + word for word in words[1:]]
 
 
 def _parse_json(raw: bytes) -> Any:
