@@ -1,65 +1,147 @@
 """Core benchmarks: tracker overhead on mock completions, track() throughput, memory per event, import time.
 
-Run: python benchmarks/bench_tracker.py [--calls 2000] [--events 1000000]
+Run: python benchmarks/bench_tracker.py [--calls 3000] [--rounds 10] [--events 1000000]
 Ratios are measured side by side in one process, interleaved, so a noisy machine affects both sides alike.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import itertools
+import json
 import os
+import shutil
 import statistics
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import litellm
 import psutil
-from litellm.integrations.custom_logger import CustomLogger
+from bench_stores import start_redis
+from overhead_rounds import Result, Side, interleave, noop_side, warm_up
 
+import tokencost
 from tokencost import Budget, CostTracker
 from tokencost.events import Event
 from tokencost.pricing import Price
 from tokencost.usage import Usage
 
 MESSAGES = [{"role": "user", "content": "hi"}]
+HERE = Path(__file__).resolve().parent
+THEIRS = "llm-tokencost==0.7.0"
 
 
-class NoOp(CustomLogger):  # type: ignore[misc]
-    """The baseline: a callback that does nothing."""
+class Counted(CostTracker):
+    """A CostTracker that counts the success events litellm delivers to it (the isolation check reads it)."""
 
-    def log_success_event(self, kwargs, response_obj, start_time, end_time):  # type: ignore[no-untyped-def]
-        pass
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.delivered = 0
+        self._count_lock = threading.Lock()
+
+    def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+        with self._count_lock:
+            self.delivered += 1
+        super().log_success_event(kwargs, response_obj, start_time, end_time)
 
 
-def _per_call(n: int) -> float:
-    start = time.perf_counter()
-    for _ in range(n):
-        litellm.completion(model="gpt-4o", messages=MESSAGES, mock_response="ok")
-    return (time.perf_counter() - start) / n
+def tracker_side(name: str, store: Callable[[], str], budgets: bool = False) -> Side:
+    """A tokencost side: a new tracker (and ledger) each round, current at return after every call."""
+
+    def make() -> Counted:
+        chosen = (
+            [Budget(limit_usd=10**9, per="user", window="day"), Budget(limit_usd=10**9, strict=True)] if budgets else []
+        )
+        return Counted(print_summary=False, store=store(), budgets=chosen, name=f"bench-{uuid.uuid4().hex[:8]}")
+
+    def close(tracker: Counted) -> None:
+        recorded = tracker.request_count  # every delivered event is in the store, none lost
+        tracker.close()
+        if recorded != tracker.delivered:
+            raise RuntimeError(f"{name}: {tracker.delivered} events delivered, {recorded} recorded")
+
+    return Side(
+        name,
+        make,
+        lambda tracker, call_id: tracker.calls.await_returned(),  # what every view waits for
+        lambda tracker: tracker.delivered,
+        close,
+        (lambda: tokencost.scope(user="alice")) if budgets else contextlib.nullcontext,
+    )
 
 
-def overhead(calls: int, rounds: int = 10, store: str = "memory://", budgets: bool = False) -> tuple[float, float]:
-    """Return median per-call seconds with the no-op logger and with a CostTracker, interleaved."""
-    noop = NoOp()
-    tracker = CostTracker(print_summary=False, store=store, budgets=[Budget(limit_usd=10**9)] if budgets else ())
-    base, tracked = [], []
-    for _ in range(rounds):
-        litellm.callbacks = [noop]
-        base.append(_per_call(calls // rounds))
-        litellm.callbacks = [tracker]
-        tracked.append(_per_call(calls // rounds))
-        tracker.flush(10)
-    litellm.callbacks = []
-    tracker.close()
-    return statistics.median(base), statistics.median(tracked)
+def theirs(calls: int, rounds: int, threads: int = 1) -> list[Result] | str:
+    """Run ``llm-tokencost`` against its own no-op baseline, from a temporary virtual environment of its own."""
+    with tempfile.TemporaryDirectory() as tmp:
+        venv = Path(tmp) / "venv"
+        # System site packages give it this machine's litellm; its own top-level tokencost comes first.
+        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+        python = venv / "bin" / "python"
+        pip = [str(python), "-m", "pip", "install", "-q", "--no-deps", THEIRS]
+        done = subprocess.run(pip, capture_output=True, text=True)
+        if done.returncode != 0:
+            return f"not measured: pip install {THEIRS} failed ({done.stderr.strip().splitlines()[-1:]})"
+        script = Path(tmp) / "overhead_rounds.py"  # a copy, so no folder holding our tokencost is on its path
+        shutil.copy(HERE / "overhead_rounds.py", script)
+        command = [str(python), str(script), "--side", "llm-tokencost", "--calls", str(calls)]
+        command += ["--rounds", str(rounds), "--threads", str(threads)]
+        env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+        env.pop("PYTHONPATH", None)
+        out = subprocess.run(command, capture_output=True, text=True, cwd=tmp, env=env)
+        if out.returncode != 0:
+            return f"not measured: {out.stderr.strip().splitlines()[-1:]}"
+        check = subprocess.run(
+            [str(python), "-c", "import tokencost; print(tokencost.__version__, tokencost.__file__)"],
+            capture_output=True, text=True, cwd=tmp, env=env,
+        )  # fmt: skip
+        if str(venv) not in check.stdout:
+            return f"not measured: the venv imported {check.stdout.strip()}"
+        return [Result(**r) for r in json.loads(out.stdout.strip().splitlines()[-1])]
+
+
+def overhead(calls: int, rounds: int, with_redis: bool, with_theirs: bool) -> None:
+    """Print each side's ratio to the no-op logger, from isolated interleaved rounds."""
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        sides = [
+            noop_side(),
+            tracker_side("tracker, memory store", lambda: "memory://"),
+            tracker_side("tracker, 2 budgets", lambda: "memory://", budgets=True),
+            tracker_side("tracker, SQLite store", lambda: f"sqlite:///{tmp}/bench.db"),
+        ]
+        if with_redis and shutil.which("redis-server"):
+            server, url = start_redis(tmp)
+            stack.callback(lambda: (server.terminate(), server.wait(10)))
+            sides.append(tracker_side("tracker, Redis store", lambda: url))
+        targets = {"memory": 1.05, "budgets": 1.08, "SQLite": 1.08, "Redis": 1.12}
+        results = interleave(sides, calls, rounds)
+        print(f"overhead, {rounds} interleaved rounds of {calls // rounds} calls, median (spread) of per-round ratios:")
+        for r in results:
+            target = next((t for key, t in targets.items() if key in r.name), None)
+            print("  " + r.line() + (f" (target <= {target})" if target else ""))
+        threaded = interleave(sides[:2], calls, rounds, threads=8)
+        print("8 threads (throughput ratio: no-op calls/s over tracker calls/s):")
+        for r in threaded:
+            print("  " + r.line() + (" (target <= 1.10)" if r.name != "no-op" else ""))
+    if with_theirs:
+        got = theirs(calls, rounds)
+        if isinstance(got, str):
+            print(f"llm-tokencost: {got}")
+        else:
+            print(f"llm-tokencost 0.7.0, against its own no-op in a venv of its own, same run ({rounds} rounds):")
+            for r in got:
+                print("  " + r.line())
 
 
 def throughput(events: int) -> float:
@@ -159,33 +241,23 @@ def import_ms() -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--calls", type=int, default=3000, help="mock completions per side, over all rounds")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--no-redis", action="store_true", help="skip the Redis side")
+    parser.add_argument("--no-theirs", action="store_true", help="skip llm-tokencost (needs PyPI)")
+    parser.add_argument("--overhead-only", action="store_true", help="only the mock completion rounds")
+    parser.add_argument("--no-overhead", action="store_true", help="skip the mock completion rounds")
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--memory-only", action="store_true", help="print bytes per event and exit")
     args = parser.parse_args()
     if args.memory_only:
         print(memory(args.events))
         return
-    _per_call(200)  # warm litellm up
-    base, tracked = overhead(args.calls)
-    print(
-        f"overhead memory store:   no-op {base * 1e6:7.1f} us/call, tracker {tracked * 1e6:7.1f} us/call, "
-        f"ratio {tracked / base:.3f} (target <= 1.05)"
-    )
-    base, tracked = overhead(args.calls, budgets=True)
-    print(
-        f"overhead with a budget:  no-op {base * 1e6:7.1f} us/call, tracker {tracked * 1e6:7.1f} us/call, "
-        f"ratio {tracked / base:.3f} (target <= 1.05)"
-    )
-    if os.path.exists("tokencost/stores/sqlite.py"):
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as tmp:
-            base, tracked = overhead(args.calls, store=f"sqlite:///{tmp}/bench.db")
-        print(
-            f"overhead sqlite store:   no-op {base * 1e6:7.1f} us/call, tracker {tracked * 1e6:7.1f} us/call, "
-            f"ratio {tracked / base:.3f} (target <= 1.08)"
-        )
+    if not args.no_overhead:
+        warm_up()
+        overhead(args.calls, args.rounds, with_redis=not args.no_redis, with_theirs=not args.no_theirs)
+    if args.overhead_only:
+        return
     n = min(args.events, 200_000)
     rates = [(throughput(n), floor(n)) for _ in range(3)]  # interleaved, best of 3 each
     rate, best = max(r[0] for r in rates), max(r[1] for r in rates)
