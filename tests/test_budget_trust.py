@@ -436,7 +436,7 @@ def test_reservations_command_lists_and_releases_stale_reservations(tmp_path: An
     listed = CliRunner().invoke(main, ["reservations", "--store", url, "--json"])
     assert listed.exit_code == 0, listed.output
     (row,) = json.loads(listed.output)["reservations"]
-    assert (row["id"], row["reserved_usd"], row["tokens"], row["counters"]) == (
+    assert (row["id"], row["reserved"], row["tokens"], row["counters"]) == (
         "crashed-worker",
         "0.25",
         40,

@@ -924,7 +924,10 @@ class SQLiteStore(Store):
     def ledgers(self) -> list[str] | None:
         with self._batcher.txn_lock:
             self._batcher.drain_locked()
-            rows = self._db.read("SELECT ledger FROM totals WHERE requests > 0 UNION SELECT ledger FROM meta")
+            rows = self._db.read(
+                "SELECT ledger FROM totals WHERE requests > 0 UNION SELECT ledger FROM meta"
+                " UNION SELECT ledger FROM reservations UNION SELECT ledger FROM counters"
+            )
         return sorted(str(name) for (name,) in rows)
 
     def flush(self, timeout: float | None = None) -> bool:
