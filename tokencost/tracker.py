@@ -4,7 +4,8 @@ calls once a budget is spent.
 The work is done by its parts, each in a module named for it: ``recording`` prices and commits events,
 ``enforcement`` admits or refuses calls (strict reservations included), ``litellm_calls`` follows litellm calls
 from set-up to their event, ``_litellm_glue`` holds the process-wide litellm hooks, ``exit_summary`` prints the
-summary at exit. The litellm hook methods below only delegate. docs/litellm.md has the litellm facts behind them.
+summary at exit; the litellm hooks it inherits live in ``litellm_hooks``. docs/litellm.md has the litellm facts
+behind them.
 """
 
 from __future__ import annotations
@@ -18,13 +19,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from litellm.integrations.custom_logger import CustomLogger
-
-from tokencost._litellm_glue import drain_litellm_pool, register, sync_litellm_budget, unregister, watch_stream
+from tokencost._litellm_glue import drain_litellm_pool, register, sync_litellm_budget, unregister
 from tokencost.budgets import Budget, BudgetLine, budget_lines
 from tokencost.context import SCOPE
 from tokencost.engine import Engine, as_budgets, check_alert_at, check_seconds, open_store, price_sources
 from tokencost.events import Event
+from tokencost.litellm_hooks import LitellmHooks
 from tokencost.metadata import call_metadata
 from tokencost.money import from_units, parse_amount
 from tokencost.pricing import PriceChain, PriceSource
@@ -49,7 +49,7 @@ _RESERVATION_TTL_S = 900.0
 _STORE_TIMEOUT_S = 0.5
 
 
-class CostTracker(CustomLogger):  # type: ignore[misc]
+class CostTracker(LitellmHooks):
     """Price every litellm call exactly, keep the ledger, and refuse calls once a budget is spent.
 
     Example::
@@ -528,58 +528,6 @@ class CostTracker(CustomLogger):  # type: ignore[misc]
         the prompt alone.
         """
         return self.enforcer.can_afford(model, provider_of(model), messages, max_tokens)
-
-    # -- litellm hooks (they only delegate; litellm_calls and enforcement do the work) --------------------------
-    def log_pre_api_call(self, model: Any, messages: Any, kwargs: Any) -> None:
-        """Register the call as pending, capturing the caller's scope (runs in the caller's thread)."""
-        try:
-            stream_id = self.calls.pre_api_call(model, messages, kwargs)
-            if stream_id is not None:
-                watch_stream(self.calls, stream_id)
-        except Exception as exc:
-            self.ledger.bug("log_pre_api_call", exc)
-
-    def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
-        """Record a finished call (litellm's thread pool, after ``completion()`` returned)."""
-        if self.calls.started_before(start_time):
-            self.calls.resolve(kwargs)
-        else:
-            self.calls.on_success(kwargs, response_obj)
-
-    async def async_log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
-        """Record a finished async call (litellm's background worker); de-duplicated by call id."""
-        self.log_success_event(kwargs, response_obj, start_time, end_time)
-
-    def log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
-        """Forget a failed call: the provider did not bill it; release its reservation."""
-        self.calls.on_failure(kwargs)
-
-    async def async_log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
-        """Forget a failed async call and release its reservation."""
-        self.calls.on_failure(kwargs)
-
-    async def async_post_call_success_deployment_hook(
-        self, request_data: dict[str, Any], response: Any, call_type: Any
-    ) -> Any:
-        """Record an async non-stream call in the caller's task, before ``await`` returns."""
-        self.calls.on_deployment_success(request_data, response)
-        return None
-
-    async def async_pre_call_deployment_hook(self, kwargs: dict[str, Any], call_type: Any) -> dict[str, Any] | None:
-        """Refuse an async call (or Router call) whose budget is spent, before its request is sent."""
-        self.enforcer.admit_kwargs(kwargs)
-        return None
-
-    def pre_call_check(self, deployment: dict[str, Any]) -> dict[str, Any] | None:
-        """Refuse a sync Router call whose tracker-wide or ``scope()`` budget is spent."""
-        self.enforcer.check_deployment(deployment)
-        return None
-
-    async def async_pre_call_check(
-        self, deployment: dict[str, Any], parent_otel_span: Any = None
-    ) -> dict[str, Any] | None:
-        """Refuse an async Router call whose tracker-wide or ``scope()`` budget is spent."""
-        return self.pre_call_check(deployment)
 
     # -- internals -------------------------------------------------------------------------------------------
     def _bound(self, value: object, name: str) -> float | None:
