@@ -371,7 +371,13 @@ def test_prices_names_the_source_and_the_price() -> None:
     assert "$10.00 per 1M tokens" in result.stdout
     data = json.loads(run("prices", "claude-sonnet-4-5", "--json").stdout)
     assert data["source"] == "litellm"
-    assert data["price_per_mtok"] == {"input": "3", "cache_read": "0.3", "cache_write": "3.75", "output": "15"}
+    assert data["price_per_mtok"] == {
+        "input": "3",
+        "cache_read": "0.3",
+        "cache_write": "3.75",
+        "output": "15",
+        "cache_write_1h": "6",
+    }
 
 
 def test_prices_override_file_wins_and_litellm_is_listed(tmp_path: Path) -> None:

@@ -121,6 +121,11 @@ class Recorder:
         except Exception:
             price = self.lookup(model, provider)  # logs the failing source once
         if price is not None and not cache_hit:
+            billed = price.for_call(usage)
+            if isinstance(billed, str):
+                # The call has a dimension our price has no figure for: never bill it at the base price.
+                return self._unmodeled(call_id, now, model, provider, usage, metadata, status, billed, response_cost)
+            price = billed
             tier = price.tier_above_tokens
             if tier is not None and usage.prompt_tokens > tier:
                 if price.above_tier is not None:
@@ -139,7 +144,8 @@ class Recorder:
                 price.saved_units(usage), metadata, status, reason,
             )  # fmt: skip
         if cache_hit:
-            saved = price.cost_units(usage) if price is not None else 0
+            hit_price = price.for_call(usage) if price is not None else None
+            saved = hit_price.cost_units(usage) if isinstance(hit_price, Price) else 0
             return Event(
                 call_id,
                 now,
@@ -179,6 +185,36 @@ class Recorder:
             status="pending" if pending else status,
             reason="price lookup in progress" if pending else f"no price known for model {model!r}",
         )
+
+    def _unmodeled(
+        self,
+        call_id: str,
+        now: float,
+        model: str,
+        provider: str,
+        usage: Usage,
+        metadata: dict[str, Any],
+        status: str,
+        why: str,
+        response_cost: Any,
+    ) -> Event:
+        """The event of a call our price cannot bill (``why``): litellm's ``response_cost``, else unpriced."""
+        litellm_cost = response_cost_units(response_cost)
+        if litellm_cost is not None:
+            return Event(
+                call_id, now, model, provider, usage, litellm_cost, "response_cost", None, 0, metadata, status,
+                reason=f"priced by litellm ({why})", breakdown={"total": litellm_cost},
+            )  # fmt: skip
+        self.ledger.warn(
+            f"unmodeled:{model}:{why}",
+            "tokencost: cannot price calls of %r (%s) and litellm gave no cost; they are recorded unpriced",
+            model,
+            why,
+        )
+        return Event(
+            call_id, now, model, provider, usage, None, metadata=metadata, status=status,
+            reason=f"cannot price this call: {why}",
+        )  # fmt: skip
 
     # -- committing -------------------------------------------------------------------------------------------
     def commit(self, event: Event, scoped: Sequence[ScopedBudget], admission: Admission | None) -> Event:
@@ -284,9 +320,12 @@ class Recorder:
             usage = usage_of.get(call_id)
             if usage is None:
                 continue
-            cost = price.cost_units(usage)
+            billed = price.for_call(usage)
+            if isinstance(billed, str):
+                continue  # the price lacks a dimension of this call: it stays unpriced
+            cost = billed.cost_units(usage)
             try:
-                done = ledger.store.update_cost(ledger.name, call_id, cost, price, charges)
+                done = ledger.store.update_cost(ledger.name, call_id, cost, billed, charges)
             except Exception as exc:
                 ledger.warn("store:update_cost", "tokencost: could not reprice a call: %s", exc)
                 continue
@@ -315,6 +354,7 @@ def _litellm_tier_cost(model: str, provider: str, usage: Usage) -> int | None:
             completion_tokens=usage.completion_tokens,
             cache_read_input_tokens=usage.cache_read,
             cache_creation_input_tokens=usage.cache_write,
+            service_tier=usage.service_tier,
         )
     except Exception:  # litellm cannot price it either: the event keeps the base price
         return None

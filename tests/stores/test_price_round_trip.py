@@ -25,7 +25,18 @@ from tokencost.usage import Usage
 from . import T0
 from .conftest import ALL_STORES
 
-USAGE = Usage(input=1200, cache_read=300, cache_write=40, output=500, reasoning=70, audio_in=3, audio_out=4, image=5)
+USAGE = Usage(
+    input=1200,
+    cache_read=300,
+    cache_write=40,
+    output=500,
+    reasoning=70,
+    audio_in=3,
+    audio_out=4,
+    image=5,
+    cache_write_1h=6,
+    web_search_requests=2,
+)
 
 
 def map_events() -> list[Event]:
@@ -59,6 +70,10 @@ def test_the_map_has_the_shapes_that_broke_the_stores() -> None:
     assert len(events) > 1000
     tiered = [e for e in events if e.price is not None and e.price.above_tier is not None]
     assert len(tiered) > 100
+    assert sum(1 for e in events if e.price is not None and e.price.service_tiers) > 100
+    assert any(e.price is not None and e.price.geo_multipliers for e in events)
+    assert any(e.price is not None and e.price.web_search is not None for e in events)
+    assert any(e.price is not None and e.price.cache_write_1h is not None for e in events)
     assert any(e.price is not None and e.price.source_url for e in events)
 
 

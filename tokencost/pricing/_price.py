@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from tokencost.money import UNITS_PER_USD, parse_amount, to_units
 from tokencost.usage import BUCKETS, Usage
 
-__all__ = ["Price"]
+__all__ = ["STANDARD_TIERS", "Price"]
+
+# Service tier names that mean the standard price (what providers answer for a call without a tier).
+STANDARD_TIERS = frozenset({"default", "standard", "auto", "on_demand", "standard_only"})
+# Inference geographies that mean "no regional surcharge".
+_GLOBAL_GEOS = frozenset({"global", "not_available"})
 
 _MILLION = Decimal(1_000_000)
 # A bucket without its own price is billed at its parent's: cache and audio-in and image at input, reasoning and
@@ -47,6 +52,15 @@ class Price:
     tier_above_tokens: int | None = None
     # The price of a call whose prompt is above ``tier_above_tokens``, when tokencost models the tier.
     above_tier: Price | None = None
+    # USD per paid web search request (``Usage.web_search_requests``).
+    web_search: Decimal | None = None
+    # The prices of calls made in a service tier ("flex", "priority", "batch"), by tier name.
+    service_tiers: tuple[tuple[str, Price], ...] = ()
+    # What every token of a call run in an inference geography costs, as a multiple of the price (Anthropic's
+    # "us": 1.1), by lower-case geography name.
+    geo_multipliers: tuple[tuple[str, Decimal], ...] = ()
+    # A pricing dimension this price does not model (e.g. off-peak hours): its calls take litellm's figure.
+    unmodeled: str | None = None
     # Pico-dollars per token for each bucket, when every price is a whole number of them (the fast path).
     _units: tuple[int, ...] | None = field(default=None, init=False, repr=False, compare=False)
     # What one cache-read token saves in pico-dollars, with ``_units``.
@@ -110,8 +124,53 @@ class Price:
             price = getattr(self, bucket)
         return price
 
+    def for_call(self, usage: Usage) -> Price | str:
+        """Return the price ``usage``'s call is billed at, or why this price cannot bill it.
+
+        The price of the call's service tier, scaled by its inference geography's multiplier. A reason (a
+        ``str``) when the call has a dimension this price has no figure for: a tier it has no price for, 1-hour
+        cache writes or web searches without a price, or a dimension it does not model (``unmodeled``).
+        """
+        price = self
+        tier = usage.service_tier
+        if tier is not None and tier.lower() not in STANDARD_TIERS:
+            variant = dict(self.service_tiers).get(tier.lower())
+            if variant is None:
+                return f"no {tier} service tier price"
+            price = variant
+        if self.unmodeled is not None:
+            return self.unmodeled
+        if usage.cache_write_1h and price.cache_write_1h is None:
+            return "no 1-hour cache write price"
+        if usage.web_search_requests and price.web_search is None:
+            return "no web search price"
+        geo = usage.inference_geo
+        if geo is not None and self.geo_multipliers and geo.lower() not in _GLOBAL_GEOS:
+            multiplier = dict(self.geo_multipliers).get(geo.lower())
+            if multiplier is not None and multiplier != 1:
+                price = price.scaled(multiplier)
+        return price
+
+    def scaled(self, multiplier: Decimal) -> Price:
+        """Return this price with every token price (tiers included) times ``multiplier``; web searches as they
+        are. The result has no service tiers or geography multipliers of its own (it is one call's price)."""
+        buckets = {b: None if (v := getattr(self, b)) is None else v * multiplier for b in BUCKETS}
+        above = None if self.above_tier is None else self.above_tier.scaled(multiplier)
+        return replace(self, **buckets, above_tier=above, service_tiers=(), geo_multipliers=())  # type: ignore[arg-type]
+
     def cost_units(self, usage: Usage) -> int:
-        """Return the exact cost of ``usage`` in pico-dollars."""
+        """Return the exact cost of ``usage`` in pico-dollars (its tokens and its web searches)."""
+        if usage.web_search_requests:
+            return self._token_units(usage) + self.web_search_units(usage)
+        return self._token_units(usage)
+
+    def web_search_units(self, usage: Usage) -> int:
+        """Return the cost of ``usage``'s web searches in pico-dollars (0 without a web search price)."""
+        if not usage.web_search_requests or self.web_search is None:
+            return 0
+        return to_units(usage.web_search_requests * self.web_search)
+
+    def _token_units(self, usage: Usage) -> int:
         if self._units is not None:
             input_, cache_read, cache_write, output, reasoning, audio_in, audio_out, image, write_1h = self._units
             return (
@@ -125,15 +184,20 @@ class Price:
                 + usage.image * image
                 + usage.cache_write_1h * write_1h
             )
-        return sum(self.breakdown_units(usage).values())
+        out = self.breakdown_units(usage)
+        out.pop("web_search", None)
+        return sum(out.values())
 
     def breakdown_units(self, usage: Usage) -> dict[str, int]:
-        """Return the cost of each non-empty bucket of ``usage`` in pico-dollars."""
+        """Return the cost of each non-empty bucket of ``usage`` in pico-dollars (and of its ``web_search``es)."""
         out: dict[str, int] = {}
         for bucket in BUCKETS:
             tokens: int = getattr(usage, bucket)
             if tokens:
                 out[bucket] = to_units(tokens * self.per_token(bucket))
+        searches = self.web_search_units(usage)
+        if searches:
+            out["web_search"] = searches
         return out
 
     def saved_units(self, usage: Usage) -> int:

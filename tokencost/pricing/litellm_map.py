@@ -22,8 +22,13 @@ _FIELDS = {
     "audio_in": "input_cost_per_audio_token",
     "audio_out": "output_cost_per_audio_token",
     "image": "input_cost_per_image_token",
+    "cache_write_1h": "cache_creation_input_token_cost_above_1hr",
 }
 _TIER = re.compile(r"^input_cost_per_token_above_(\d+)k_tokens$")
+# Service tiers and the suffix of their keys in litellm's map (``input_cost_per_token_flex``...).
+_SERVICE_TIERS = {"flex": "_flex", "priority": "_priority", "batch": "_batches"}
+# litellm's default web search context size (what it bills a search at when the request does not say).
+_SEARCH_SIZE = "search_context_size_medium"
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -37,26 +42,62 @@ def price_from_entry(info: dict[str, Any]) -> Price | None:
     """Build a ``Price`` from one entry of litellm's map, or ``None`` when it has no per-token input price.
 
     A model with one long-context tier (``*_above_200k_tokens``) gets that tier's prices as ``above_tier``;
-    several tiers are left to litellm's own ``response_cost``.
+    several tiers are left to litellm's own ``response_cost``. Service tiers (``*_flex``, ``*_priority``,
+    ``*_batches``) become ``service_tiers``; Anthropic's regional multipliers (``provider_specific_entry``'s
+    ``"us": 1.1``) ``geo_multipliers``; the medium ``search_context_cost_per_query`` the web search price. A
+    model with off-peak hours is marked ``unmodeled`` (litellm prices its calls).
     """
-    values = {bucket: _decimal(info.get(key)) for bucket, key in _FIELDS.items()}
-    if values["input"] is None:
+    base = _price_for(info, "")
+    if base is None:
+        return None
+    tiers = []
+    for name, suffix in _SERVICE_TIERS.items():
+        variant = _price_for(info, suffix)
+        if variant is not None:
+            tiers.append((name, variant))
+    geos = []
+    specific = info.get("provider_specific_entry")
+    if isinstance(specific, dict):
+        for geo, value in specific.items():
+            multiplier = _decimal(value)
+            if geo in ("us", "eu") and multiplier is not None:  # geographies, not other provider flags
+                geos.append((geo, multiplier))
+    unmodeled = "off-peak pricing by time of day" if isinstance(info.get("off_peak_pricing"), dict) else None
+    return replace(base, service_tiers=tuple(sorted(tiers)), geo_multipliers=tuple(sorted(geos)), unmodeled=unmodeled)
+
+
+def _price_for(info: dict[str, Any], suffix: str) -> Price | None:
+    """The price of the tier whose keys end in ``suffix`` (``""``: the standard tier), or ``None`` when the map
+    has no input price for it. A tier's bucket without a key of its own is billed at the standard price."""
+    values = {bucket: _tiered(info, key, suffix) for bucket, key in _FIELDS.items()}
+    if values["input"] is None or (suffix and _decimal(info.get("input_cost_per_token" + suffix)) is None):
         return None
     source_url = info.get("source") if isinstance(info.get("source"), str) else None
+    search = info.get("search_context_cost_per_query")
+    web_search = _decimal(search.get(_SEARCH_SIZE)) if isinstance(search, dict) else None
     tiers = sorted({int(m.group(1)) for key in info if (m := _TIER.match(key))})
     above_tier = None
     if len(tiers) == 1:
-        suffix = f"_above_{tiers[0]}k_tokens"
-        tier = {bucket: _decimal(info.get(key + suffix)) for bucket, key in _FIELDS.items()}
+        above = f"_above_{tiers[0]}k_tokens"
+        tier = {bucket: _tiered(info, key + above, suffix) for bucket, key in _FIELDS.items()}
         merged = {bucket: tier[bucket] if tier[bucket] is not None else values[bucket] for bucket in _FIELDS}
-        above_tier = _price(merged, source_url)
-    base = _price(values, source_url)
+        above_tier = _price(merged, source_url, web_search)
+    base = _price(values, source_url, web_search)
     if not tiers:
         return base
     return replace(base, tier_above_tokens=tiers[0] * 1000, above_tier=above_tier)
 
 
-def _price(values: dict[str, Decimal | None], source_url: str | None) -> Price:
+def _tiered(info: dict[str, Any], key: str, suffix: str) -> Decimal | None:
+    """The value of ``key`` in the tier of ``suffix``, else in the standard tier."""
+    if suffix:
+        value = _decimal(info.get(key + suffix))
+        if value is not None:
+            return value
+    return _decimal(info.get(key))
+
+
+def _price(values: dict[str, Decimal | None], source_url: str | None, web_search: Decimal | None) -> Price:
     return Price(
         input=values["input"] or Decimal(0),
         output=values["output"] or Decimal(0),
@@ -66,6 +107,8 @@ def _price(values: dict[str, Decimal | None], source_url: str | None) -> Price:
         audio_in=values["audio_in"],
         audio_out=values["audio_out"],
         image=values["image"],
+        cache_write_1h=values["cache_write_1h"],
+        web_search=web_search,
         source="litellm",
         source_url=source_url,
     )

@@ -37,7 +37,7 @@ _price_json_by_id: dict[int, tuple[Price, str]] = {}  # keeps the Price alive, s
 CODEC_CACHE_SIZE = 4096
 
 
-_PRICE_TEXT_FIELDS = ("source", "source_url", "tier_above_tokens")
+_PRICE_TEXT_FIELDS = ("source", "source_url", "tier_above_tokens", "unmodeled")
 
 
 def price_to_dict(price: Price, depth: int = 0) -> dict[str, Any]:
@@ -47,9 +47,13 @@ def price_to_dict(price: Price, depth: int = 0) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in _PRICE_FIELDS:
         value = getattr(price, name)
-        if value is None:
+        if value is None or value == ():
             continue
-        if isinstance(value, Price):
+        if name == "service_tiers":
+            out[name] = {tier: price_to_dict(variant, depth + 1) for tier, variant in value}
+        elif name == "geo_multipliers":
+            out[name] = {geo: str(multiplier) for geo, multiplier in value}
+        elif isinstance(value, Price):
             out[name] = price_to_dict(value, depth + 1)
         elif isinstance(value, Decimal):
             out[name] = str(value)
@@ -66,6 +70,10 @@ def price_from_dict(raw: Mapping[str, Any]) -> Price:
             value = raw[name]
             if name == "above_tier":
                 kwargs[name] = price_from_dict(value)
+            elif name == "service_tiers":
+                kwargs[name] = tuple(sorted((tier, price_from_dict(variant)) for tier, variant in value.items()))
+            elif name == "geo_multipliers":
+                kwargs[name] = tuple(sorted((geo, Decimal(multiplier)) for geo, multiplier in value.items()))
             elif name in _PRICE_TEXT_FIELDS:
                 kwargs[name] = value
             else:

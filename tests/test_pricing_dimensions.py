@@ -1,0 +1,135 @@
+"""Priced dimensions beyond token buckets: service tiers, 1-hour cache writes, web searches, inference geography,
+off-peak hours. Expected figures are computed from litellm's bundled map entries, never from our own output; a
+call our price cannot bill is never billed at the base price."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+
+from decimal import Decimal
+from typing import Any
+
+import litellm
+import pytest
+
+from tokencost import CostTracker
+from tokencost.events import Event
+from tokencost.money import to_units
+from tokencost.pricing.override import register_price
+from tokencost.usage import Usage
+
+
+def rate(model: str, key: str) -> Decimal:
+    """A per-token (or per-query) figure of litellm's map entry, as exact decimal text."""
+    value: Any = litellm.model_cost[model][key]
+    return Decimal(str(value))
+
+
+def record(tracker: CostTracker, model: str, usage: Usage, response_cost: Any = None) -> Event:
+    """Price and commit a call as litellm's success event would (with its ``response_cost``)."""
+    event = tracker.recorder.price_event("c1", model, "openai", usage, {}, response_cost=response_cost)
+    return tracker.recorder.commit(event, (), None)
+
+
+@pytest.mark.parametrize(("tier", "suffix"), [("priority", "_priority"), ("batch", "_batches"), ("flex", "_flex")])
+def test_service_tier_bills_the_tiers_prices(tracker: CostTracker, tier: str, suffix: str) -> None:
+    """gpt-5 in each service tier: every bucket at that tier's price in litellm's map."""
+    usage = Usage(input=10_000, cache_read=4_000, output=2_000, service_tier=tier)
+    event = tracker.record_usage("gpt-5", usage)
+    expected = (
+        10_000 * rate("gpt-5", "input_cost_per_token" + suffix)
+        + 4_000 * rate("gpt-5", "cache_read_input_token_cost" + suffix)
+        + 2_000 * rate("gpt-5", "output_cost_per_token" + suffix)
+    )
+    assert event.cost_units == to_units(expected)
+    assert event.price is not None and event.price.input == rate("gpt-5", "input_cost_per_token" + suffix)
+    standard = tracker.record_usage("gpt-5", Usage(input=10_000, cache_read=4_000, output=2_000))
+    assert standard.cost_units != event.cost_units
+
+
+@pytest.mark.parametrize("tier", ["default", "standard", "auto"])
+def test_standard_tier_names_bill_the_standard_price(tracker: CostTracker, tier: str) -> None:
+    event = tracker.record_usage("gpt-4o", Usage(input=1_000, output=100, service_tier=tier))
+    expected = 1_000 * rate("gpt-4o", "input_cost_per_token") + 100 * rate("gpt-4o", "output_cost_per_token")
+    assert event.cost_units == to_units(expected)
+
+
+def test_a_tier_without_a_price_is_never_the_base_price(tracker: CostTracker) -> None:
+    """gpt-4o has no flex prices in the map: litellm's response_cost when it gave one, else unpriced."""
+    usage = Usage(input=1_000, output=100, service_tier="flex")
+    unpriced = tracker.record_usage("gpt-4o", usage)
+    assert unpriced.cost_units is None
+    assert unpriced.reason == "cannot price this call: no flex service tier price"
+    by_litellm = record(tracker, "gpt-4o", usage, response_cost=0.00123)
+    assert (by_litellm.cost_units, by_litellm.price_source) == (to_units(Decimal("0.00123")), "response_cost")
+    assert by_litellm.reason == "priced by litellm (no flex service tier price)"
+
+
+def test_one_hour_cache_writes_bill_at_their_own_price(tracker: CostTracker) -> None:
+    model = "claude-sonnet-4-5"
+    usage = Usage(input=500, cache_write=1_000, cache_write_1h=3_000, output=200)
+    event = tracker.record_usage(model, usage, provider="anthropic")
+    expected = (
+        500 * rate(model, "input_cost_per_token")
+        + 1_000 * rate(model, "cache_creation_input_token_cost")
+        + 3_000 * rate(model, "cache_creation_input_token_cost_above_1hr")
+        + 200 * rate(model, "output_cost_per_token")
+    )
+    assert event.cost_units == to_units(expected)
+    assert event.price is not None
+    assert event.price.breakdown_units(usage)["cache_write_1h"] == to_units(
+        3_000 * rate(model, "cache_creation_input_token_cost_above_1hr")
+    )
+
+
+def test_one_hour_cache_writes_without_a_price_are_not_billed_as_five_minute_ones(tracker: CostTracker) -> None:
+    register_price("acme-cache-1", input_per_mtok=1, output_per_mtok=2, cache_write_per_mtok="1.25")
+    event = tracker.record_usage("acme-cache-1", Usage(input=100, cache_write_1h=1_000, output=10))
+    assert event.cost_units is None
+    assert event.reason == "cannot price this call: no 1-hour cache write price"
+
+
+def test_web_searches_bill_per_request(tracker: CostTracker) -> None:
+    model = "claude-sonnet-4-5"
+    per_query = Decimal(str(litellm.model_cost[model]["search_context_cost_per_query"]["search_context_size_medium"]))
+    usage = Usage(input=1_000, output=100, web_search_requests=3)
+    event = tracker.record_usage(model, usage, provider="anthropic")
+    tokens = 1_000 * rate(model, "input_cost_per_token") + 100 * rate(model, "output_cost_per_token")
+    assert event.cost_units == to_units(tokens + 3 * per_query)
+    assert event.price is not None and event.price.breakdown_units(usage)["web_search"] == to_units(3 * per_query)
+    assert event.usage.total_tokens == 1_100  # searches are no tokens
+
+
+def test_web_searches_without_a_price_are_not_free(tracker: CostTracker) -> None:
+    register_price("acme-search-1", input_per_mtok=1, output_per_mtok=2)
+    event = tracker.record_usage("acme-search-1", Usage(input=100, output=10, web_search_requests=1))
+    assert (event.cost_units, event.reason) == (None, "cannot price this call: no web search price")
+
+
+def test_us_inference_costs_its_multiplier_more(tracker: CostTracker) -> None:
+    """claude-opus-4-6 run in the US: every token at the map's ``provider_specific_entry`` "us" multiple."""
+    model = "claude-opus-4-6"
+    multiplier = Decimal(str(litellm.model_cost[model]["provider_specific_entry"]["us"]))
+    usage = Usage(input=2_000, cache_read=1_000, output=300, inference_geo="us")
+    event = tracker.record_usage(model, usage, provider="anthropic")
+    tokens = (
+        2_000 * rate(model, "input_cost_per_token")
+        + 1_000 * rate(model, "cache_read_input_token_cost")
+        + 300 * rate(model, "output_cost_per_token")
+    )
+    assert event.cost_units == to_units(tokens * multiplier)
+    for geo in ("global", None):
+        plain = tracker.record_usage(model, Usage(input=2_000, cache_read=1_000, output=300, inference_geo=geo))
+        assert plain.cost_units == to_units(tokens)
+
+
+def test_off_peak_pricing_takes_litellms_figure_or_stays_unpriced(tracker: CostTracker) -> None:
+    """deepseek-flash bills by the hour of the call: tokencost does not guess the window."""
+    usage = Usage(input=1_000, output=100)
+    unpriced = tracker.record_usage("deepseek/deepseek-flash", usage, provider="deepseek")
+    assert unpriced.cost_units is None
+    assert unpriced.reason == "cannot price this call: off-peak pricing by time of day"
+    by_litellm = record(tracker, "deepseek/deepseek-flash", usage, response_cost=0.0004)
+    assert (by_litellm.cost_units, by_litellm.price_source) == (to_units(Decimal("0.0004")), "response_cost")
