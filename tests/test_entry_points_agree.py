@@ -212,3 +212,44 @@ def test_anthropic_stream_always_carries_its_usage(tracker: CostTracker, fake: F
     event = last_event(tracker)
     assert event.reason is None
     assert event.usage == Usage(input=100, output=500)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_anthropic_billing_facts_agree_on_every_entry_point(
+    tracker: CostTracker, fake: FakeProvider, stream: bool
+) -> None:
+    """1-hour cache writes, web searches and the geo of one Anthropic payload read the same through litellm,
+    ``track_response`` and ``wrap_anthropic`` (plain and streamed)."""
+    import anthropic
+
+    raw = {
+        "input_tokens": 100,
+        "output_tokens": 500,
+        "cache_read_input_tokens": 8_000,
+        "cache_creation_input_tokens": 3_000,
+        "cache_creation": {"ephemeral_5m_input_tokens": 1_000, "ephemeral_1h_input_tokens": 2_000},
+        "server_tool_use": {"web_search_requests": 3},
+        "inference_geo": "us",
+    }
+    expected = Usage(
+        input=100,
+        cache_read=8_000,
+        cache_write=1_000,
+        cache_write_1h=2_000,
+        output=500,
+        web_search_requests=3,
+        inference_geo="us",
+    )
+    fake.set_raw_usage("claude-sonnet-4-5", raw)
+    litellm.completion(
+        model="anthropic/claude-sonnet-4-5", messages=MESSAGES, api_base=fake.anthropic_base, api_key="fake"
+    )
+    via_litellm = last_event(tracker)
+    via_response = track_response(tracker, "anthropic", "claude-sonnet-4-5", {"usage": raw})
+    client = tracker.wrap_anthropic(anthropic.Anthropic(base_url=fake.anthropic_base, api_key="fake", max_retries=0))
+    reply = client.messages.create(model="claude-sonnet-4-5", max_tokens=64, messages=MESSAGES, stream=stream)  # type: ignore[call-overload]
+    if stream:
+        list(reply)
+    via_wrapper = last_event(tracker)
+    assert via_litellm.usage == via_response.usage == via_wrapper.usage == expected
+    assert via_litellm.cost == via_response.cost == via_wrapper.cost

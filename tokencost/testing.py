@@ -965,13 +965,19 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         if isinstance(usage, dict):
+            # As Anthropic streams it: message_start carries the prompt side (and the cache_creation split,
+            # service_tier, inference_geo), message_delta the output tokens and the server tool use.
             start_usage: Any = {
                 "input_tokens": usage.get("input_tokens"),
                 "cache_creation_input_tokens": usage.get("cache_creation_input_tokens"),
                 "cache_read_input_tokens": usage.get("cache_read_input_tokens"),
                 "output_tokens": 1,
+                **{k: usage[k] for k in ("cache_creation", "service_tier", "inference_geo") if k in usage},
             }
-            delta_usage: Any = {"output_tokens": usage.get("output_tokens")}
+            delta_usage: Any = {
+                "output_tokens": usage.get("output_tokens"),
+                **{k: usage[k] for k in ("server_tool_use",) if k in usage},
+            }
         else:
             start_usage = delta_usage = usage
         events: list[tuple[str, dict[str, Any]]] = [

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextvars
 import copy
+import dataclasses
 import functools
 import inspect
 import logging
@@ -51,6 +52,17 @@ CacheSpec = Any
 
 ESTIMATED = "estimated: no usage in response"
 _BROKEN = "stream broken off before its end"
+# What of an Anthropic stream's message_start and message_delta usages is merged (the later one wins).
+_ANTHROPIC_USAGE_KEYS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "cache_creation",
+    "server_tool_use",
+    "service_tier",
+    "inference_geo",
+)
 # Chunks read after the caller stops at the last choice, to reach the usage chunk that follows it.
 _TAIL_CHUNKS = 8
 
@@ -577,6 +589,7 @@ class _Watch:
         self.probe = probe  # a stream read to its end is cached: every item the caller saw, in order
         self.seen: list[Any] | None = [] if probe is not None else None
         self.usage: Any = None  # OpenAI: the usage chunk's usage; Responses: the final response's usage
+        self.service_tier: Any = None  # an OpenAI chat stream's service_tier, read with its usage chunk
         self.start_usage: Any = None  # Anthropic message_start usage
         self.delta_usage: list[Any] = []  # Anthropic message_delta usages
         self.text: list[str] = []
@@ -641,6 +654,7 @@ class _Watch:
         choices = read_field(chunk, "choices")
         if usage is not None:
             self.usage = usage
+            self.service_tier = read_field(chunk, "service_tier")  # the tier that served it, on each chunk
         if isinstance(choices, list):
             finished = True
             for choice in choices:
@@ -703,7 +717,7 @@ class _Watch:
         call = self.call
         if self.usage is not None:
             try:
-                usage = extract_usage(call.extractor, {"usage": self.usage})
+                usage = extract_usage(call.extractor, {"usage": self.usage, "service_tier": self.service_tier})
             except UsageError as exc:
                 call.unpriced(str(exc), self.model)
                 return
@@ -724,7 +738,7 @@ class _Watch:
             return
         merged: dict[str, Any] = {}
         for part in (self.start_usage, *self.delta_usage):
-            for key in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"):
+            for key in _ANTHROPIC_USAGE_KEYS:
                 value = read_field(part, key)
                 if value is not None:
                     merged[key] = value
@@ -752,13 +766,7 @@ class _Watch:
             reason = f"{_BROKEN}: prompt and output tokens estimated"
         else:
             output = max(seen.output, estimate.output if estimate is not None else 0)
-            usage = Usage(
-                input=seen.input,
-                cache_read=seen.cache_read,
-                cache_write=seen.cache_write,
-                output=output,
-                reasoning=seen.reasoning,
-            )
+            usage = dataclasses.replace(seen, output=output)
             reason = f"{_BROKEN}: output tokens estimated"
         call.record(usage, status="incomplete", reason=reason, model=self.model)
 
