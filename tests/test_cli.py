@@ -451,7 +451,7 @@ def test_serve_without_the_server_extra_prints_the_pip_command(ledger: str, monk
     monkeypatch.setitem(sys.modules, "fastapi", None)  # makes `import fastapi` fail like a missing package
     for name in [m for m in sys.modules if m.startswith("tokencost.server")]:
         monkeypatch.delitem(sys.modules, name)
-    assert_one_line_error(run("serve", "--store", ledger), "pip install 'tokencost[server]'")
+    assert_one_line_error(run("serve", "--store", ledger), "pip install -e '.[server]'")
 
 
 def test_reports_still_refuse_a_missing_ledger(tmp_path: Path) -> None:

@@ -746,7 +746,7 @@ def test_missing_fastapi_names_the_extra() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "extra=server" in out.stdout
-    assert "pip install 'tokencost[server]'" in out.stdout
+    assert "pip install -e '.[server]'" in out.stdout
 
 
 # -- schemathesis ------------------------------------------------------------------------------------------------

@@ -216,9 +216,33 @@ def _print_json(data: Any) -> None:
 # ---------------------------------------------------------------------------------------------------- commands
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
+DISTRIBUTION = "tokencost-ledger"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:
+        return "unknown (run from a checkout that is not installed)"
+
+
+def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(f"tokencost {_version()} (distribution {DISTRIBUTION})")
+        ctx.exit(0)
+
+
+@click.group(cls=_Group, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version, help="Show the version."
+)
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Report, export and serve what LLM calls tracked by tokencost cost."""
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
 
 
 @main.command()
@@ -573,22 +597,31 @@ def whatif(
     show_envvar=True,
     help="Bearer token that writes (POST /track) require; needed to listen beyond this machine.",
 )
+@click.option(
+    "--read-token",
+    envvar="TOKENCOST_SERVER_READ_TOKEN",
+    show_envvar=True,
+    help="Token that reads (the dashboard, /summary...) then require; open the dashboard as /?token=TOKEN.",
+)
 @_errors
-def serve(store_url: str, name: str, lock_timeout: float, host: str, port: int, token: str | None) -> None:
-    """Serve the dashboard and JSON API for a ledger (needs the [server] extra)."""
-    from tokencost.errors import MissingExtraError
+def serve(
+    store_url: str, name: str, lock_timeout: float, host: str, port: int, token: str | None, read_token: str | None
+) -> None:
+    """Serve the dashboard and JSON API for a ledger (needs the server extra); creates a new ledger."""
+    from tokencost.errors import MissingExtraError, install_hint
     from tokencost.server.loopback import is_loopback
 
     if not is_loopback(host) and not token:
         raise CliError(
-            f"refusing to serve on {host} without --token (or TOKENCOST_SERVER_TOKEN): anyone who reaches it "
-            "could read and write the ledger"
+            f"refusing to serve on {host} without --token (or TOKENCOST_SERVER_TOKEN): anyone who reaches it could "
+            "write to the ledger. The token protects writes only: reads and the dashboard stay open unless "
+            "--read-token is set too"
         )
     if store_url.startswith("memory:"):
         raise CliError("memory:// would serve a ledger that vanishes when the server stops: use a sqlite or redis URL")
     # A server that accepts POST /track creates its ledger (reports refuse a missing file: a typo must not make one).
     with _opened(store_url, lock_timeout, create=True):
-        pass  # fail here, in one line, on a folder that does not exist or a store that is down
+        pass  # fail here, in one line, on a store that cannot be opened or is down
     try:
         from tokencost.server import serve as run_server
 
@@ -597,13 +630,26 @@ def serve(store_url: str, name: str, lock_timeout: float, host: str, port: int, 
     except ImportError as exc:
         if getattr(exc, "name", None) == "tokencost.server":
             raise CliError("this install of tokencost has no server module") from None
-        raise CliError("the dashboard needs the server extra: pip install 'tokencost[server]'") from None
-    shown = f"[{host}]" if ":" in host else host
-    click.echo(f"tokencost: serving ledger {name!r} at http://{shown}:{port}/ (Ctrl-C stops)", err=True)
+        raise CliError(f"the dashboard needs the server extra: {install_hint('server')}") from None
+
+    def listening(url: str) -> None:
+        reads = "reads need --read-token" if read_token else "reads are open"
+        writes = "writes need --token" if token else "writes are open"
+        click.echo(f"tokencost: serving ledger {name!r} at {url} ({writes}, {reads}; Ctrl-C stops)", err=True)
+
     try:
-        run_server(store_url, name=name, host=host, port=port, token=token, log_level="warning")
+        run_server(
+            store_url,
+            name=name,
+            host=host,
+            port=port,
+            token=token,
+            read_token=read_token,
+            log_level="warning",
+            on_listening=listening,
+        )
     except MissingExtraError:
-        raise CliError("the dashboard needs the server extra: pip install 'tokencost[server]'") from None
+        raise CliError(f"the dashboard needs the server extra: {install_hint('server')}") from None
 
 
 if __name__ == "__main__":

@@ -45,12 +45,17 @@ class PriceNotFoundError(TokencostError, LookupError):
         super().__init__(f"no price known for model {model!r}{where}")
 
 
+def install_hint(extra: str) -> str:
+    """Return the install line of an extra that works from this repository (the distribution is tokencost-ledger)."""
+    return f"pip install -e '.[{extra}]' in a tokencost checkout (the distribution tokencost-ledger[{extra}])"
+
+
 class MissingExtraError(TokencostError, ImportError):
     """An optional dependency is missing; the message says which extra installs it."""
 
     def __init__(self, extra: str, module: str) -> None:
         self.extra = extra
-        super().__init__(f"{module} is not installed: pip install 'tokencost[{extra}]'")
+        super().__init__(f"{module} is not installed: {install_hint(extra)}")
 
 
 def __getattr__(name: str) -> Any:

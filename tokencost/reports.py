@@ -33,6 +33,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from rich import box
 from rich.bar import Bar
+from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
 
@@ -46,7 +47,7 @@ from tokencost.usage import BUCKETS, Usage
 from tokencost.when import describe_when, parse_range, parse_when
 
 if TYPE_CHECKING:
-    from rich.console import Console, ConsoleOptions, RenderResult
+    from rich.console import Console, ConsoleOptions, JustifyMethod, RenderResult
 
 __all__ = [
     "BUILTIN_KEYS",
@@ -169,6 +170,69 @@ def _share(part: int, whole: int) -> Decimal:
 def _bar(fraction: float, color: str) -> Bar:
     # A bar shows a proportion, not money: float is fine here.
     return Bar(size=1.0, begin=0.0, end=max(0.0, min(1.0, fraction)), width=_BAR_WIDTH, color=color)
+
+
+# ---------------------------------------------------------------------------------------------------- fitting
+
+
+@dataclass
+class _Col:
+    """One column of a table that must fit the console: money and counts never truncate, columns drop instead."""
+
+    header: str
+    cells: list[Any]
+    footer: str = ""
+    justify: JustifyMethod = "right"
+    keep: int = 0  # the higher, the later it is dropped on a narrow console; the key column is never dropped
+    fixed: int | None = None  # a bar's width
+
+    def need(self) -> int:
+        if self.fixed is not None:
+            return self.fixed
+        texts = [self.header, self.footer, *(c.plain if isinstance(c, Text) else str(c) for c in self.cells)]
+        return max((cell_len(t) for t in texts), default=0)
+
+
+_KEY_MIN = 8
+_EXTRA = 3
+
+
+def _fitted(key: _Col, cols: Sequence[_Col], width: int, *, footer: bool, title: str | None = None) -> Table:
+    """Build a table of ``key`` (folded to what is left, at least 8 wide) and the ``cols`` that fit in ``width``.
+
+    Columns are dropped lowest ``keep`` first until the rest fit whole: a cost is never cut to ``$0.0…``.
+    """
+    shown = list(cols)
+    key_need = key.need()
+
+    # Each column takes its cells, a padding space and a divider; the table has an edge on each side.
+    def total(columns: Sequence[_Col], key_width: int) -> int:
+        return sum(c.need() + 2 for c in columns) + key_width + 3
+
+    # Extras (keep <= _EXTRA: bars, cache columns) give way to a whole key; the rest only to fit at all.
+    while any(c.keep <= _EXTRA for c in shown) and total(shown, key_need) > width:
+        shown.remove(min(shown, key=lambda c: c.keep))
+    while shown and total(shown, min(key_need, _KEY_MIN)) > width:
+        shown.remove(min(shown, key=lambda c: c.keep))
+    used = sum(c.need() + 2 for c in shown) + 3
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_footer=footer, **_COMPACT)
+    key_width = max(min(key_need, width - used), min(key_need, _KEY_MIN))
+    table.add_column(key.header, footer=key.footer, overflow="fold", min_width=key_width, max_width=max(key_width, 8))
+    for col in shown:
+        if col.fixed is not None:
+            table.add_column(col.header, footer=col.footer, width=col.fixed)
+        else:
+            table.add_column(
+                col.header,
+                footer=col.footer,
+                justify=col.justify,
+                no_wrap=True,
+                min_width=col.need(),
+            )
+    order = [cols.index(c) for c in shown]
+    for i, key_cell in enumerate(key.cells):
+        table.add_row(key_cell, *(cols[j].cells[i] for j in order))
+    return table
 
 
 # ---------------------------------------------------------------------------------------------------- summary
@@ -330,13 +394,12 @@ class Summary:
     # -- rendering ---------------------------------------------------------------------------------------------
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         """Render the table, the unpriced and cache lines, and the budgets."""
-        title = f"tokencost · {self.ledger} · by {self.by} · {self.window}"
+        yield Text(f"tokencost · {self.ledger} · by {self.by} · {self.window}", style="bold")
         if not self.requests:
-            yield Text(title, style="bold")
             yield Text("No calls recorded.", style="dim")
-            yield from self._render_budgets()
+            yield from self._render_budgets(options.max_width)
             return
-        yield self._table(title, options.max_width)
+        yield self._table(options.max_width)
         if len(self.rows) > MAX_ROWS:
             yield Text(f"… and {len(self.rows) - MAX_ROWS} more {self.by} values (to_dict() / --json has all)")
         if self.unpriced:
@@ -356,41 +419,39 @@ class Summary:
                 f"{self.cache_hits:,} {'call' if self.cache_hits == 1 else 'calls'} answered from cache, saved ",
                 (format_usd(self.cache_hits_saved_usd), "green"),
             )
-        yield from self._render_budgets()
+        yield from self._render_budgets(options.max_width)
 
-    def _table(self, title: str, width: int) -> Table:
+    def _table(self, width: int) -> Table:
         by_model = self.by == "model"
-        # Narrow consoles drop the bar, then the cached-token column, rather than squeezing the names.
-        show_bar = width >= (96 if by_model else 80)
-        show_cached = width >= (90 if by_model else 72)
-        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_footer=True, **_COMPACT)
-        table.add_column(self.by, footer="total", overflow="fold", min_width=12, max_width=40)
-        table.add_column("calls", justify="right", footer=f"{self.requests:,}")
-        table.add_column("input", justify="right", footer=_tokens(self.prompt_tokens))
-        if show_cached:
-            table.add_column("cached", justify="right", footer=_tokens(self.tokens["cache_read"]))
-        table.add_column("output", justify="right", footer=_tokens(self.completion_tokens))
-        table.add_column("cost", justify="right", footer=format_usd(self.total_usd))
-        table.add_column("share", justify="right", footer="100%" if self.total_usd else "-")
-        if show_bar:
-            table.add_column("", width=_BAR_WIDTH)
-        if by_model:
-            table.add_column("cache %", justify="right", footer=_percent(self.cached_share))
-            table.add_column("saved", justify="right", footer=format_usd(self.saved_by_cache_usd))
-        for row in self.rows[:MAX_ROWS]:
+        rows = self.rows[:MAX_ROWS]
+        costs = []
+        for row in rows:
             cost = Text(format_usd(row.cost_usd))
             if row.unpriced:
                 cost.append(f" +{row.unpriced}?", style="bold yellow")
-            cells: list[Any] = [row.key, f"{row.requests:,}", _tokens(row.prompt_tokens)]
-            if show_cached:
-                cells.append(_tokens(row.cache_read_tokens))
-            cells += [_tokens(row.completion_tokens), cost, _percent(row.share)]
-            if show_bar:
-                cells.append(_bar(float(row.share), "cyan"))
-            if by_model:
-                cells += [_percent(row.cached_share), format_usd(row.saved_by_cache_usd)]
-            table.add_row(*cells)
-        return table
+            costs.append(cost)
+        # Narrow consoles drop the bar, the cache columns, then shares and token counts; never a cost or the key.
+        cols = [
+            _Col("calls", [f"{r.requests:,}" for r in rows], f"{self.requests:,}", keep=8),
+            _Col("input", [_tokens(r.prompt_tokens) for r in rows], _tokens(self.prompt_tokens), keep=5),
+            _Col("cached", [_tokens(r.cache_read_tokens) for r in rows], _tokens(self.tokens["cache_read"]), keep=2),
+            _Col("output", [_tokens(r.completion_tokens) for r in rows], _tokens(self.completion_tokens), keep=4),
+            _Col("cost", costs, format_usd(self.total_usd), keep=10),
+            _Col("share", [_percent(r.share) for r in rows], "100%" if self.total_usd else "-", keep=6),
+            _Col("", [_bar(float(r.share), "cyan") for r in rows], keep=1, fixed=_BAR_WIDTH),
+        ]
+        if by_model:
+            cols += [
+                _Col("cache %", [_percent(r.cached_share) for r in rows], _percent(self.cached_share), keep=3),
+                _Col(
+                    "saved",
+                    [format_usd(r.saved_by_cache_usd) for r in rows],
+                    format_usd(self.saved_by_cache_usd),
+                    keep=3,
+                ),
+            ]
+        key = _Col(self.by, [r.key for r in rows], "total", justify="left")
+        return _fitted(key, cols, width, footer=True)
 
     def _unpriced_line(self) -> Text:
         which = [f"{row.key}: {row.unpriced}" for row in self.rows if row.unpriced]
@@ -401,32 +462,37 @@ class Summary:
             style="bold yellow",
         )
 
-    def _render_budgets(self) -> Iterator[Table]:
+    def _render_budgets(self, width: int) -> Iterator[Text | Table]:
         if not self.budgets:
             return
-        table = Table(title="Budgets (current window)", title_justify="left", box=box.SIMPLE_HEAD, **_COMPACT)
-        table.add_column("scope", overflow="fold", max_width=32)
-        table.add_column("spent", justify="right")
-        table.add_column("limit", justify="right")
-        table.add_column("remaining", justify="right")
-        table.add_column("", width=_BAR_WIDTH)
-        table.add_column("state")
+        spent, limit, remaining, bars, states = [], [], [], [], []
         for line in self.budgets:
             if line.limit_usd is not None:
                 fraction = line.fraction or 0.0
-                spent, limit = format_usd(line.spent_usd), format_usd(line.limit_usd)
-                remaining = format_usd(line.remaining_usd if line.remaining_usd is not None else Decimal(0))
+                spent.append(format_usd(line.spent_usd))
+                text = format_usd(line.limit_usd)
+                remaining.append(format_usd(line.remaining_usd if line.remaining_usd is not None else Decimal(0)))
             else:
                 max_tokens = line.max_tokens or 0
                 fraction = line.tokens / max_tokens if max_tokens else 1.0
-                spent, limit = f"{line.tokens:,} tok", f"{max_tokens:,} tok"
-                remaining = f"{max(0, max_tokens - line.tokens):,} tok"
+                spent.append(f"{line.tokens:,} tok")
+                text = f"{max_tokens:,} tok"
+                remaining.append(f"{max(0, max_tokens - line.tokens):,} tok")
             if line.limit_usd is not None and line.max_tokens is not None:
-                limit += f" / {line.max_tokens:,} tok"
+                text += f" / {line.max_tokens:,} tok"
+            limit.append(text)
             color = "red" if line.exceeded else ("yellow" if fraction >= 0.8 else "green")
-            state = Text("EXCEEDED" if line.exceeded else "ok", style=f"bold {color}")
-            table.add_row(line.label, spent, limit, remaining, _bar(fraction, color), state)
-        yield table
+            bars.append(_bar(fraction, color))
+            states.append(Text("EXCEEDED" if line.exceeded else "ok", style=f"bold {color}"))
+        cols = [
+            _Col("spent", spent, keep=10),
+            _Col("limit", limit, keep=8),
+            _Col("remaining", remaining, keep=6),
+            _Col("", bars, keep=1, fixed=_BAR_WIDTH),
+            _Col("state", states, justify="left", keep=9),
+        ]
+        yield Text("Budgets (current window)", style="bold")
+        yield _fitted(_Col("scope", [line.label for line in self.budgets], justify="left"), cols, width, footer=False)
 
 
 def _sum_groups(groups: Sequence[Group]) -> Totals:
@@ -1022,35 +1088,44 @@ class WhatIf:
                 (f"What if every call used {self.model}", "bold"),
                 f"  ({self.price.source}: {_price_text(self.price)})",
             )
-            table = Table(
-                title_justify="left",
-                box=box.SIMPLE_HEAD,
-                show_footer=True,
-                **_COMPACT,
-            )
             diff = self.difference_usd
-            table.add_column("recorded model", footer="total", overflow="fold", max_width=32)
-            table.add_column("calls", justify="right", footer=f"{sum(r.requests for r in self.rows):,}")
-            table.add_column("input", justify="right", footer=_tokens(sum(_usage(r).prompt_tokens for r in self.rows)))
-            table.add_column(
-                "output", justify="right", footer=_tokens(sum(r.output_tokens + r.reasoning_tokens for r in self.rows))
-            )
-            table.add_column("recorded", justify="right", footer=format_usd(self.recorded_usd))
-            table.add_column(f"as {self.model}", justify="right", footer=format_usd(self.repriced_usd), overflow="fold")
-            table.add_column("difference", justify="right", footer=self._diff(diff, self.recorded_usd))
+            recorded = []
             for row in self.rows:
-                recorded = Text(format_usd(row.recorded_usd))
+                cell = Text(format_usd(row.recorded_usd))
                 if row.unpriced:
-                    recorded.append(f" +{row.unpriced}?", style="bold yellow")
-                table.add_row(
-                    row.model,
-                    f"{row.requests:,}",
-                    _tokens(_usage(row).prompt_tokens),
-                    _tokens(row.output_tokens + row.reasoning_tokens),
-                    recorded,
-                    format_usd(row.repriced_usd),
-                    self._diff(row.difference_usd, row.recorded_usd),
-                )
+                    cell.append(f" +{row.unpriced}?", style="bold yellow")
+                recorded.append(cell)
+            rows = self.rows
+            cols = [
+                _Col("calls", [f"{r.requests:,}" for r in rows], f"{sum(r.requests for r in rows):,}", keep=5),
+                _Col(
+                    "input",
+                    [_tokens(_usage(r).prompt_tokens) for r in rows],
+                    _tokens(sum(_usage(r).prompt_tokens for r in rows)),
+                    keep=3,
+                ),
+                _Col(
+                    "output",
+                    [_tokens(r.output_tokens + r.reasoning_tokens) for r in rows],
+                    _tokens(sum(r.output_tokens + r.reasoning_tokens for r in rows)),
+                    keep=2,
+                ),
+                _Col("recorded", recorded, format_usd(self.recorded_usd), keep=10),
+                _Col(
+                    f"as {self.model}",
+                    [format_usd(r.repriced_usd) for r in rows],
+                    format_usd(self.repriced_usd),
+                    keep=9,
+                ),
+                _Col(
+                    "difference",
+                    [self._diff(r.difference_usd, r.recorded_usd) for r in rows],
+                    self._diff(diff, self.recorded_usd).plain,
+                    keep=8,
+                ),
+            ]
+            key = _Col("recorded model", [r.model for r in rows], "total", justify="left")
+            table = _fitted(key, cols, options.max_width, footer=True)
             yield table
             if self.unpriced:
                 yield Text(
@@ -1059,27 +1134,27 @@ class WhatIf:
                     style="bold yellow",
                 )
         if self.alternatives:
-            alts = Table(
-                title=f"Cheapest {len(self.alternatives)} chat models for this token mix (litellm's price map)",
-                title_justify="left",
-                box=box.SIMPLE_HEAD,
-                **_COMPACT,
+            alternatives = self.alternatives
+            alt_cols = [
+                _Col("#", [str(i) for i in range(1, len(alternatives) + 1)], keep=2),
+                _Col("provider", [a.provider or "" for a in alternatives], justify="left", keep=3),
+                _Col("cost", [format_usd(a.cost_usd) for a in alternatives], keep=10),
+                _Col(
+                    "vs recorded",
+                    [self._diff(a.cost_usd - self.recorded_usd, self.recorded_usd) for a in alternatives],
+                    keep=8,
+                ),
+                _Col("$/1M in/out (cached)", [_price_short(a.price) for a in alternatives], justify="left", keep=4),
+            ]
+            yield Text(
+                f"Cheapest {len(alternatives)} chat models for this token mix (litellm's price map)", style="bold"
             )
-            alts.add_column("#", justify="right")
-            alts.add_column("model", overflow="fold", min_width=24, max_width=44)
-            alts.add_column("provider")
-            alts.add_column("cost", justify="right")
-            alts.add_column("vs recorded", justify="right")
-            alts.add_column("$/1M in/out (cached)", overflow="fold")
-            for i, alt in enumerate(self.alternatives, 1):
-                alts.add_row(
-                    str(i),
-                    alt.model,
-                    alt.provider or "",
-                    format_usd(alt.cost_usd),
-                    self._diff(alt.cost_usd - self.recorded_usd, self.recorded_usd),
-                    _price_short(alt.price),
-                )
+            alts = _fitted(
+                _Col("model", [a.model for a in alternatives], justify="left"),
+                alt_cols,
+                options.max_width,
+                footer=False,
+            )
             yield alts
 
     @staticmethod

@@ -51,9 +51,9 @@ def test_store_from_url_builds_redis_store(redis_server: str) -> None:
 
 
 def test_missing_redis_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without redis-py installed, opening a Redis store raises MissingExtraError naming tokencost[redis]."""
+    """Without redis-py installed, opening a Redis store raises MissingExtraError naming the redis extra."""
     monkeypatch.setitem(sys.modules, "redis", None)  # makes `import redis` fail
-    with pytest.raises(MissingExtraError, match=r"tokencost\[redis\]"):
+    with pytest.raises(MissingExtraError, match=r"pip install -e '\.\[redis\]'"):
         RedisStore("redis://127.0.0.1:1/0")
 
 

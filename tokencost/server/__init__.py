@@ -20,7 +20,7 @@ from tokencost.errors import MissingExtraError
 from tokencost.server.loopback import is_loopback
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from fastapi import FastAPI
 
@@ -43,6 +43,7 @@ def create_app(
     name: str = "default",
     token: str | None = None,
     allowed_hosts: Iterable[str] | None = None,
+    read_token: str | None = None,
 ) -> FastAPI:
     """Build the API and dashboard app over one ledger (``name``) of the store at ``store_url``.
 
@@ -53,13 +54,18 @@ def create_app(
             when neither is set.
         allowed_hosts: when given, requests whose ``Host`` header names another host get 400 (guards a
             loopback server against DNS rebinding; ``serve`` sets it when binding a loopback address).
+        read_token: the token every read but ``/health`` then needs (or ``token``), as a Bearer header, the
+            dashboard's ``/?token=`` (kept in a cookie) or ``?token=``; else ``TOKENCOST_SERVER_READ_TOKEN``;
+            reads are open when neither is set.
 
     Raises:
         MissingExtraError: when FastAPI is not installed.
         ValueError, TypeError: for a bad store URL, ledger name or token.
     """
     module = _app_module()
-    app: FastAPI = module.create_app(store_url, name=name, token=token, allowed_hosts=allowed_hosts)
+    app: FastAPI = module.create_app(
+        store_url, name=name, token=token, allowed_hosts=allowed_hosts, read_token=read_token
+    )
     return app
 
 
@@ -70,16 +76,29 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     token: str | None = None,
+    read_token: str | None = None,
     log_level: str = "info",
+    on_listening: Callable[[str], None] | None = None,
 ) -> None:
     """Serve the API and dashboard with uvicorn until interrupted.
 
     Refuses a non-loopback ``host`` without a token (``token`` or ``TOKENCOST_SERVER_TOKEN``): anyone who
-    reaches the port could write to the ledger.
+    reaches the port could write to the ledger. The token protects writes only; ``read_token`` protects reads.
+    ``on_listening(url)`` is called once the port is bound, before serving (a port in use raises ``OSError``
+    before it).
 
     Raises:
         MissingExtraError: when FastAPI or uvicorn is not installed.
         ValueError: for a non-loopback host without a token, a bad port, store URL or ledger name.
     """
     module = _app_module()
-    module.serve(store_url, name=name, host=host, port=port, token=token, log_level=log_level)
+    module.serve(
+        store_url,
+        name=name,
+        host=host,
+        port=port,
+        token=token,
+        read_token=read_token,
+        log_level=log_level,
+        on_listening=on_listening,
+    )

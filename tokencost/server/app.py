@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable
+import socket
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from tokencost.budgets import load_budgets
+from tokencost.server.apidocs import add_api_docs
 from tokencost.server.loopback import is_loopback
-from tokencost.server.middleware import MAX_BODY_BYTES, TOKEN_ENV, BodyAndHostGuard, resolve_token
+from tokencost.server.middleware import MAX_BODY_BYTES, READ_TOKEN_ENV, TOKEN_ENV, BodyAndHostGuard, resolve_token
 from tokencost.server.render import render_fragment, render_page
 from tokencost.server.routes import Served, add_routes
 from tokencost.server.watched import StoreHealth, WatchedStore
@@ -64,6 +66,7 @@ def create_app(
     name: str = "default",
     token: str | None = None,
     allowed_hosts: Iterable[str] | None = None,
+    read_token: str | None = None,
 ) -> FastAPI:
     """Build the API and dashboard app over ledger ``name`` of the store at ``store_url``.
 
@@ -72,6 +75,7 @@ def create_app(
     if not isinstance(name, str) or not name:
         raise ValueError("name must be a non-empty str")
     secret = resolve_token(token)
+    read_secret = resolve_token(read_token, READ_TOKEN_ENV)
     hosts = None if allowed_hosts is None else frozenset(h.strip("[]").lower() for h in allowed_hosts)
     tracker, store = _open_tracker(store_url, name)
 
@@ -86,12 +90,38 @@ def create_app(
         title="tokencost",
         summary="Exact LLM costs and budgets of one tokencost ledger.",
         version="1",
+        docs_url=None,  # Swagger UI loads its scripts from a CDN: /docs is our own page, which needs none
+        redoc_url=None,
         lifespan=lifespan,
     )
     app.state.tracker = tracker
     app.add_middleware(BodyAndHostGuard, max_body=MAX_BODY_BYTES, allowed_hosts=hosts)
-    add_routes(app, Served(name=name, tracker=tracker, store=store, health=StoreHealth(), secret=secret))
+    add_api_docs(app)
+    add_routes(
+        app,
+        Served(name=name, tracker=tracker, store=store, health=StoreHealth(), secret=secret, read_secret=read_secret),
+    )
     return app
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Return a listening socket on ``host:port`` (``port`` 0: any free port).
+
+    Raises:
+        OSError: naming the address, when it is taken or cannot be listened on.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        shown = f"[{host}]" if ":" in host else host
+        raise OSError(exc.errno, f"cannot listen on {shown}:{port}: {exc.strerror or exc}") from exc
+    sock.set_inheritable(True)
+    return sock
 
 
 def serve(
@@ -101,7 +131,9 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     token: str | None = None,
+    read_token: str | None = None,
     log_level: str = "info",
+    on_listening: Callable[[str], None] | None = None,
 ) -> None:
     """Serve the app with uvicorn until interrupted; see ``tokencost.server.serve``."""
     try:
@@ -113,11 +145,27 @@ def serve(
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"port must be an int from 0 to 65535, got {port!r}")
     secret = resolve_token(token)
+    read_secret = resolve_token(read_token, READ_TOKEN_ENV)
     loopback = is_loopback(host)
     if not loopback and secret is None:
         raise ValueError(
             f"refusing to serve on {host} without a token: anyone who reaches it could write to the ledger; "
             f"pass --token or set {TOKEN_ENV}"
         )
-    app = create_app(store_url, name=name, token=secret, allowed_hosts=_LOOPBACK_NAMES if loopback else None)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
+    app = create_app(
+        store_url,
+        name=name,
+        token=secret,
+        read_token=read_secret,
+        allowed_hosts=_LOOPBACK_NAMES if loopback else None,
+    )
+    sock = bind(host, port)  # before anything says "serving": a port in use fails here
+    try:
+        config = uvicorn.Config(app, log_level=log_level, server_header=False)
+        if on_listening is not None:
+            bound = sock.getsockname()[1]
+            shown = f"[{host}]" if ":" in host else host
+            on_listening(f"http://{shown}:{bound}/")
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()

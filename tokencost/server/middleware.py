@@ -8,14 +8,26 @@ import os
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.exceptions import HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["MAX_BODY_BYTES", "TOKEN_ENV", "BodyAndHostGuard", "resolve_token", "write_guards"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "READ_COOKIE",
+    "READ_TOKEN_ENV",
+    "TOKEN_ENV",
+    "BodyAndHostGuard",
+    "read_guards",
+    "resolve_token",
+    "write_guards",
+]
 
 TOKEN_ENV = "TOKENCOST_SERVER_TOKEN"
+READ_TOKEN_ENV = "TOKENCOST_SERVER_READ_TOKEN"
+# The cookie the dashboard keeps a read token in once opened as /?token=..., so its refreshes carry it.
+READ_COOKIE = "tokencost_read"
 MAX_BODY_BYTES = 64 * 1024
 
 _BEARER = HTTPBearer(auto_error=False, description="The server's token (--token or TOKENCOST_SERVER_TOKEN).")
@@ -110,15 +122,41 @@ async def send_json(send: Send, status: int, body: Mapping[str, Any]) -> None:
 
 
 # -- the write token ---------------------------------------------------------------------------------------------
-def resolve_token(token: str | None) -> str | None:
-    """Return the token writes need: ``token``, else ``TOKENCOST_SERVER_TOKEN``, else ``None`` (writes open)."""
+def resolve_token(token: str | None, env: str = TOKEN_ENV) -> str | None:
+    """Return the token writes (or reads) need: ``token``, else the variable ``env``, else ``None`` (open)."""
     if token is None:
-        token = os.environ.get(TOKEN_ENV) or None
+        token = os.environ.get(env) or None
     elif not isinstance(token, str) or not token.strip():
         raise ValueError("token must be a non-empty str (or None to read TOKENCOST_SERVER_TOKEN)")
     if token is not None and (token != token.strip() or not token.isprintable() or not token.isascii()):
         raise ValueError("token must be printable ASCII without surrounding spaces (it travels in a header)")
     return token
+
+
+def _same(given: str, secret: str) -> bool:
+    # Constant-time: the comparison must not tell how much of a guess was right.
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), secret.encode())
+
+
+def read_guards(read_secret: str | None, write_secret: str | None) -> list[Any]:
+    """Return the dependencies of a reading route: with a read token set, the read or the write token is needed
+    (``Authorization: Bearer``, or the dashboard's cookie, or ``?token=``); without one, reads are open."""
+    if read_secret is None:
+        return []
+    secrets = [read_secret] + ([write_secret] if write_secret else [])
+
+    def require_read_token(request: Request, credentials: BearerCredentials) -> None:
+        given = (
+            (credentials.credentials if credentials is not None else "")
+            or request.query_params.get("token", "")
+            or request.cookies.get(READ_COOKIE, "")
+        )
+        if not any(_same(given, secret) for secret in secrets):
+            raise HTTPException(
+                401, "missing or wrong token (reads need the read token)", {"WWW-Authenticate": "Bearer"}
+            )
+
+    return [Depends(require_read_token)]
 
 
 def write_guards(secret: str | None) -> list[Any]:
@@ -128,8 +166,7 @@ def write_guards(secret: str | None) -> list[Any]:
 
     def require_token(credentials: BearerCredentials) -> None:
         given = credentials.credentials if credentials is not None else ""
-        # Constant-time: the comparison must not tell how much of a guess was right.
-        if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), secret.encode()):
+        if not _same(given, secret):
             raise HTTPException(401, "missing or wrong Bearer token", headers={"WWW-Authenticate": "Bearer"})
 
     return [Depends(require_token)]

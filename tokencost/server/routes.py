@@ -21,7 +21,7 @@ from tokencost.budgets import BudgetLine, budget_lines
 from tokencost.events import Event
 from tokencost.reports import Summary, build_summary
 from tokencost.server.dashboard import DashboardData, collect
-from tokencost.server.middleware import MAX_BODY_BYTES, write_guards
+from tokencost.server.middleware import MAX_BODY_BYTES, READ_COOKIE, read_guards, write_guards
 from tokencost.server.prices import known_prices
 from tokencost.server.render import down_fragment, render_fragment, render_page, security_headers
 from tokencost.server.schemas import (
@@ -64,6 +64,8 @@ class Served:
     store: WatchedStore
     health: StoreHealth
     secret: str | None
+    read_secret: str | None = None
+    """When set, every read but ``/health`` needs it (or ``secret``)."""
 
 
 def respond(model: type[ResponseModel], body: Mapping[str, Any], status_code: int = 200) -> JSONResponse:
@@ -117,6 +119,7 @@ def add_routes(app: FastAPI, served: Served) -> None:
 
 def _add_api(app: FastAPI, served: Served) -> None:
     name, tracker, store, health = served.name, served.tracker, served.store, served.health
+    reads = read_guards(served.read_secret, served.secret)
 
     def read(what: str, fn: Any) -> Any:
         try:
@@ -189,7 +192,15 @@ def _add_api(app: FastAPI, served: Served) -> None:
         # track() returns the Event (older cores returned its dict); either way the client gets the dict.
         return respond(EventOut, event_json(event) if isinstance(event, Event) else plain(event))
 
-    @_route(app, "GET", "/summary", response_model=SummaryOut, responses={503: {"model": ErrorOut}}, tags=["api"])
+    @_route(
+        app,
+        "GET",
+        "/summary",
+        dependencies=reads,
+        response_model=SummaryOut,
+        responses={503: {"model": ErrorOut}},
+        tags=["api"],
+    )
     def get_summary(
         by: Annotated[GroupBy, Query()] = "model",
         since: Annotated[str | None, Query(max_length=64, description="Inclusive: 2026-12-01, 7d, epoch...")] = None,
@@ -213,7 +224,15 @@ def _add_api(app: FastAPI, served: Served) -> None:
         )
         return respond(SummaryOut, summary_json(summary, limit))
 
-    @_route(app, "GET", "/recent", response_model=RecentOut, responses={503: {"model": ErrorOut}}, tags=["api"])
+    @_route(
+        app,
+        "GET",
+        "/recent",
+        dependencies=reads,
+        response_model=RecentOut,
+        responses={503: {"model": ErrorOut}},
+        tags=["api"],
+    )
     def get_recent(
         limit: Annotated[int, Query(ge=1, le=MAX_RECENT, description="How many calls (at most 1000).")] = 50,
     ) -> JSONResponse:
@@ -221,7 +240,7 @@ def _add_api(app: FastAPI, served: Served) -> None:
         events: list[Event] = read("events", lambda: store.events(name, limit=limit))
         return respond(RecentOut, {"ledger": name, "limit": limit, "events": [event_json(e) for e in reversed(events)]})
 
-    @_route(app, "GET", "/models", response_model=ModelsOut, tags=["api"])
+    @_route(app, "GET", "/models", dependencies=reads, response_model=ModelsOut, tags=["api"])
     def get_models(
         q: Annotated[
             str | None, Query(max_length=200, description="Keep models whose name or provider contains this.")
@@ -235,7 +254,15 @@ def _add_api(app: FastAPI, served: Served) -> None:
             ModelsOut, {"total": len(rows), "offset": offset, "limit": limit, "models": rows[offset : offset + limit]}
         )
 
-    @_route(app, "GET", "/budgets", response_model=BudgetsOut, responses={503: {"model": ErrorOut}}, tags=["api"])
+    @_route(
+        app,
+        "GET",
+        "/budgets",
+        dependencies=reads,
+        response_model=BudgetsOut,
+        responses={503: {"model": ErrorOut}},
+        tags=["api"],
+    )
     def get_budgets() -> JSONResponse:
         """Return every budget scope the ledger's trackers declared, in its current window."""
         lines: list[BudgetLine] = read("budgets", lambda: budget_lines(store, name))
@@ -244,15 +271,17 @@ def _add_api(app: FastAPI, served: Served) -> None:
 
 def _add_dashboard(app: FastAPI, served: Served) -> None:
     name, store, health = served.name, served.store, served.health
+    reads = read_guards(served.read_secret, served.secret)
 
     def dashboard_data(days: int) -> DashboardData:
         """Every store read of one look at the dashboard (a failure here is the store's: 503)."""
         return collect(store, name, days, time.time())
 
-    @_route(app, "GET", "/", response_class=HTMLResponse, tags=["dashboard"])
+    @_route(app, "GET", "/", dependencies=reads, response_class=HTMLResponse, tags=["dashboard"])
     def get_dashboard(
         days: Days = 14,
         refresh: Annotated[int, Query(ge=1, le=3600, description="Seconds between refreshes.")] = 5,
+        token: Annotated[str | None, Query(max_length=512, description="The read token (kept in a cookie).")] = None,
     ) -> HTMLResponse:
         """Serve the dashboard page."""
         status = 200
@@ -266,9 +295,13 @@ def _add_dashboard(app: FastAPI, served: Served) -> None:
             fragment = render_fragment(data)  # outside the try: a drawing bug is a 500, not a store outage
         nonce = secrets.token_urlsafe(16)
         page = render_page(name, fragment, days=days, refresh=refresh, nonce=nonce)
-        return HTMLResponse(page, status_code=status, headers=security_headers(nonce))
+        response = HTMLResponse(page, status_code=status, headers=security_headers(nonce))
+        if served.read_secret is not None and token:
+            # Opened as /?token=...: the page's refreshes carry the (already checked) token in a cookie.
+            response.set_cookie(READ_COOKIE, token, httponly=True, samesite="strict")
+        return response
 
-    @_route(app, "GET", "/dashboard/fragment", response_class=HTMLResponse, tags=["dashboard"])
+    @_route(app, "GET", "/dashboard/fragment", dependencies=reads, response_class=HTMLResponse, tags=["dashboard"])
     def get_fragment(days: Days = 14) -> HTMLResponse:
         """Serve the dashboard's charts (the page swaps them in every few seconds)."""
         try:

@@ -1,6 +1,6 @@
 """``RedisStore``: the ledger in Redis, shared by every process on every machine that reaches the server.
 
-``redis://host:6379/0`` or ``rediss://...`` (TLS); needs the ``tokencost[redis]`` extra. Keys live under
+``redis://host:6379/0`` or ``rediss://...`` (TLS); needs the ``redis`` extra. Keys live under
 ``tokencost:{ledger}:`` (a hash tag: a Redis Cluster keeps each ledger on one slot):
 
 ==================  ==========================================================================================
@@ -477,7 +477,7 @@ class RedisStore(Store):
     are queued and written once it answers).
 
     Raises:
-        MissingExtraError: when redis-py is not installed (``pip install 'tokencost[redis]'``).
+        MissingExtraError: when redis-py is not installed (``pip install -e '.[redis]'``).
         ValueError: for a malformed URL or option.
     """
 
