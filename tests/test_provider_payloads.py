@@ -226,16 +226,20 @@ def test_anthropic_one_hour_cache_writes_and_web_searches_are_read() -> None:
 def test_anthropic_one_hour_writes_are_billed_at_their_own_price(tracker: CostTracker) -> None:
     """claude-sonnet-4-20250514 (anthropic.com/pricing): 1-hour cache writes $6 per million, 5-minute $3.75.
 
-    genai-prices carries both: 2,000 x 6 = 12,000 and 1,000 x 3.75 = 3,750 per million.
+    genai-prices carries both: 2,000 x 6 = 12,000 and 1,000 x 3.75 = 3,750 per million. It has no web search fee
+    for this model, so the searches are taken out here (with them the call is unpriced, never billed without them).
     """
-    event = track_response(
-        tracker, "anthropic", "claude-sonnet-4-20250514", load("anthropic_message_cache_1h_web_search.json")
-    )
+    body = load("anthropic_message_cache_1h_web_search.json")
+    body["usage"].pop("server_tool_use", None)
+    event = track_response(tracker, "anthropic", "claude-sonnet-4-20250514", body)
     assert event.breakdown_units["cache_write_1h"] == 2_000 * 6 * 10**6
     assert event.breakdown_units["cache_write"] == 1_000 * 3_750_000
+    searched = track_response(
+        tracker, "anthropic", "claude-sonnet-4-20250514", load("anthropic_message_cache_1h_web_search.json")
+    )
+    assert searched.cost is None and "no web search price" in (searched.reason or "")
 
 
-@pytest.mark.xfail(strict=True, reason="1-hour write and web search prices from litellm's map: pricing-a's part")
 def test_anthropic_cache_1h_web_search_price(tracker: CostTracker) -> None:
     """claude-sonnet-4-5 (anthropic.com/pricing): input $3, cache read $0.30, 5-minute write $3.75, 1-hour write
     $6, output $15 per million; web search $10 per 1,000 searches.
