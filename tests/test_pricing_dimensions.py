@@ -133,3 +133,14 @@ def test_off_peak_pricing_takes_litellms_figure_or_stays_unpriced(tracker: CostT
     assert unpriced.reason == "cannot price this call: off-peak pricing by time of day"
     by_litellm = record(tracker, "deepseek/deepseek-flash", usage, response_cost=0.0004)
     assert (by_litellm.cost_units, by_litellm.price_source) == (to_units(Decimal("0.0004")), "response_cost")
+
+
+def test_vertex_regional_endpoints_cost_the_uplift_more(tracker: CostTracker) -> None:
+    """A Vertex AI model with ``regional_endpoint_uplift_multiplier``: a regional location costs that much more."""
+    model = "vertex_ai/gemini-3.5-flash"
+    uplift = Decimal(str(litellm.model_cost[model]["regional_endpoint_uplift_multiplier"]))
+    tokens = 1_000 * rate(model, "input_cost_per_token") + 100 * rate(model, "output_cost_per_token")
+    regional = tracker.record_usage(model, Usage(input=1_000, output=100, inference_geo="us-central1"))
+    assert regional.cost_units == to_units(tokens * uplift)
+    plain = tracker.record_usage(model, Usage(input=1_000, output=100, inference_geo="global"))
+    assert plain.cost_units == to_units(tokens)

@@ -57,7 +57,7 @@ class Price:
     # The prices of calls made in a service tier ("flex", "priority", "batch"), by tier name.
     service_tiers: tuple[tuple[str, Price], ...] = ()
     # What every token of a call run in an inference geography costs, as a multiple of the price (Anthropic's
-    # "us": 1.1), by lower-case geography name.
+    # "us": 1.1), by lower-case geography name; "*" for any geography but global (Vertex AI's regional endpoints).
     geo_multipliers: tuple[tuple[str, Decimal], ...] = ()
     # A pricing dimension this price does not model (e.g. off-peak hours): its calls take litellm's figure.
     unmodeled: str | None = None
@@ -146,7 +146,8 @@ class Price:
             return "no web search price"
         geo = usage.inference_geo
         if geo is not None and self.geo_multipliers and geo.lower() not in _GLOBAL_GEOS:
-            multiplier = dict(self.geo_multipliers).get(geo.lower())
+            multipliers = dict(self.geo_multipliers)
+            multiplier = multipliers.get(geo.lower(), multipliers.get("*"))
             if multiplier is not None and multiplier != 1:
                 price = price.scaled(multiplier)
         return price

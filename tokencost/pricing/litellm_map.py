@@ -44,7 +44,8 @@ def price_from_entry(info: dict[str, Any]) -> Price | None:
     A model with one long-context tier (``*_above_200k_tokens``) gets that tier's prices as ``above_tier``;
     several tiers are left to litellm's own ``response_cost``. Service tiers (``*_flex``, ``*_priority``,
     ``*_batches``) become ``service_tiers``; Anthropic's regional multipliers (``provider_specific_entry``'s
-    ``"us": 1.1``) ``geo_multipliers``; the medium ``search_context_cost_per_query`` the web search price. A
+    ``"us": 1.1``) and Vertex AI's regional endpoint uplift (``"*"``: any non-global location)
+    ``geo_multipliers``; the medium ``search_context_cost_per_query`` the web search price. A
     model with off-peak hours is marked ``unmodeled`` (litellm prices its calls).
     """
     base = _price_for(info, "")
@@ -62,6 +63,9 @@ def price_from_entry(info: dict[str, Any]) -> Price | None:
             multiplier = _decimal(value)
             if geo in ("us", "eu") and multiplier is not None:  # geographies, not other provider flags
                 geos.append((geo, multiplier))
+    uplift = _decimal(info.get("regional_endpoint_uplift_multiplier"))
+    if uplift is not None:
+        geos.append(("*", uplift))  # Vertex AI: every non-global endpoint (litellm's vertex_location uplift)
     unmodeled = "off-peak pricing by time of day" if isinstance(info.get("off_peak_pricing"), dict) else None
     return replace(base, service_tiers=tuple(sorted(tiers)), geo_multipliers=tuple(sorted(geos)), unmodeled=unmodeled)
 
