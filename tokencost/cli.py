@@ -307,18 +307,51 @@ def reservations(
     _console().print(table)
 
 
+def _top_option(func: _F) -> _F:
+    return click.option(
+        "--top",
+        type=click.IntRange(min=1),
+        metavar="N",
+        help="Only N rows: the most expensive (daily/monthly: the latest N).",
+    )(func)
+
+
+def _show_summary(
+    store_url: str,
+    name: str,
+    lock_timeout: float,
+    by: str,
+    since: str | None,
+    until: str | None,
+    window: str | None,
+    top: int | None,
+    as_json: bool,
+) -> None:
+    from tokencost.reports import build_summary, check_group_key, check_ledger
+
+    with _opened(store_url, lock_timeout) as store:
+        check_ledger(store, name)
+        check_group_key(store, name, by)
+        summary = build_summary(store, name, window=window, by=by, since=since, until=until, top=top)
+    if as_json:
+        _print_json(summary.to_dict())
+    else:
+        _console().print(summary)
+
+
 @main.command()
 @_store_options
 @click.option(
     "--by",
     default="model",
     show_default=True,
-    metavar="KEY",
-    help="Group by model, provider, user, tag, day, status or any metadata key.",
+    metavar="KEY[,KEY]",
+    help="Group by model, provider, user, tag, day, month, status or any metadata key; user,model: each pair.",
 )
 @_when_option("--since", end=False)
 @_when_option("--until", end=True)
 @click.option("--window", type=click.Choice(["day", "month"]), help="Only the current UTC day or month.")
+@_top_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (money as exact decimal strings).")
 @_errors
 def report(
@@ -329,19 +362,37 @@ def report(
     since: str | None,
     until: str | None,
     window: str | None,
+    top: int | None,
     as_json: bool,
 ) -> None:
     """Show spend per model (or --by KEY), cache savings, unpriced calls and budgets."""
-    from tokencost.reports import build_summary, check_group_key, check_ledger
+    _show_summary(store_url, name, lock_timeout, by, since, until, window, top, as_json)
 
-    with _opened(store_url, lock_timeout) as store:
-        check_ledger(store, name)
-        check_group_key(store, name, by)
-        summary = build_summary(store, name, window=window, by=by, since=since, until=until)
-    if as_json:
-        _print_json(summary.to_dict())
-    else:
-        _console().print(summary)
+
+def _period_command(period: str, what: str) -> None:
+    @_store_options
+    @_when_option("--since", end=False)
+    @_when_option("--until", end=True)
+    @_top_option
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON (money as exact decimal strings).")
+    @_errors
+    def command(
+        store_url: str,
+        name: str,
+        lock_timeout: float,
+        since: str | None,
+        until: str | None,
+        top: int | None,
+        as_json: bool,
+    ) -> None:
+        _show_summary(store_url, name, lock_timeout, period, since, until, None, top, as_json)
+
+    command.__doc__ = f"Show spend per {what} (UTC), oldest first, with a chart of spend over time."
+    main.command(name=f"{what}ly".replace("dayly", "daily"))(command)
+
+
+_period_command("day", "day")
+_period_command("month", "month")
 
 
 def _export_format(fmt: str | None, output: str) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import itertools
 import json
 import math
 import os
@@ -43,6 +44,7 @@ from tokencost.events import Event
 from tokencost.money import UNITS_PER_USD, format_usd, from_units, units_text, usd_text
 from tokencost.pricing import Price, PriceChain
 from tokencost.stores.base import NONE_KEY, Group, Store, Totals
+from tokencost.stores.grouping import add_sums, day_key, event_groups, ranked_groups, sums_of
 from tokencost.usage import BUCKETS, Usage
 from tokencost.when import describe_when, parse_range, parse_when
 
@@ -68,6 +70,7 @@ __all__ = [
     "open_store",
     "parse_when",
     "report",
+    "split_keys",
     "whatif",
 ]
 
@@ -400,6 +403,9 @@ class Summary:
             yield from self._render_budgets(options.max_width)
             return
         yield self._table(options.max_width)
+        spark = self._spark(options.max_width)
+        if spark is not None:
+            yield spark
         if len(self.rows) > MAX_ROWS:
             yield Text(f"… and {len(self.rows) - MAX_ROWS} more {self.by} values (to_dict() / --json has all)")
         if self.unpriced:
@@ -438,7 +444,7 @@ class Summary:
             _Col("output", [_tokens(r.completion_tokens) for r in rows], _tokens(self.completion_tokens), keep=4),
             _Col("cost", costs, format_usd(self.total_usd), keep=10),
             _Col("share", [_percent(r.share) for r in rows], "100%" if self.total_usd else "-", keep=6),
-            _Col("", [_bar(float(r.share), "cyan") for r in rows], keep=1, fixed=_BAR_WIDTH),
+            _Col("", self._bars(rows), keep=1, fixed=_BAR_WIDTH),
         ]
         if by_model:
             cols += [
@@ -452,6 +458,30 @@ class Summary:
             ]
         key = _Col(self.by, [r.key for r in rows], "total", justify="left")
         return _fitted(key, cols, width, footer=True)
+
+    def _bars(self, rows: Sequence[SummaryRow]) -> list[Bar]:
+        """A bar per row: its share of the total, or, over time (by day or month), its spend against the peak."""
+        if self.by not in _PERIODS:
+            return [_bar(float(r.share), "cyan") for r in rows]
+        peak = max((r.cost_usd for r in rows), default=Decimal(0))
+        return [_bar(float(r.cost_usd / peak) if peak else 0.0, "magenta") for r in rows]
+
+    def _spark(self, width: int) -> Text | None:
+        """Spend over time as one line of blocks, every day (or month) from the first row to the last."""
+        if self.by not in _PERIODS or len(self.rows) < 2:
+            return None
+        costs = {row.key: row.cost_usd for row in self.rows}
+        keys = sorted(costs)
+        series = _periods(keys[0], keys[-1], self.by)
+        label = f"spend per {self.by} "
+        room = max(8, width - len(label) - 2)
+        series = series[-room:]
+        peak = max(costs.values())
+        blocks = "▁▂▃▄▅▆▇█"
+        line = "".join(
+            "·" if not costs.get(key) or not peak else blocks[min(7, int(costs[key] / peak * 7))] for key in series
+        )
+        return Text.assemble((label, "bold"), (line, "magenta"), f"  {series[0]} → {series[-1]}")
 
     def _unpriced_line(self) -> Text:
         which = [f"{row.key}: {row.unpriced}" for row in self.rows if row.unpriced]
@@ -495,6 +525,60 @@ class Summary:
         yield _fitted(_Col("scope", [line.label for line in self.budgets], justify="left"), cols, width, footer=False)
 
 
+_PERIODS = ("day", "month")
+_JOIN = " · "
+
+
+def split_keys(by: object) -> list[str]:
+    """Return the grouping keys of ``by`` (``"user,model"`` is two).
+
+    Raises:
+        ValueError: for a ``by`` that is not a non-empty str of non-empty keys.
+    """
+    if not isinstance(by, str) or not by.strip():
+        raise ValueError("by must be a non-empty str")
+    keys = [key.strip() for key in by.split(",")]
+    if not all(keys):
+        raise ValueError(f"by: an empty key in {by!r}")
+    return keys
+
+
+def _event_keys(event: Event, key: str) -> list[str]:
+    if key == "month":
+        return [day_key(event.timestamp)[:7]]
+    return event_groups(event, key)
+
+
+def _groups(store: Store, ledger: str, keys: Sequence[str], start: float | None, stop: float | None) -> list[Group]:
+    """The groups of one key (``month`` from the store's days), or of each combination of several keys."""
+    if len(keys) == 1 and keys[0] != "month":
+        return store.aggregate(ledger, keys[0], start, stop)
+    sums: dict[str, list[int]] = {}
+    if keys == ["month"]:
+        for group in store.aggregate(ledger, "day", start, stop):
+            add_sums(sums, group.key[:7], [getattr(group, f.name) for f in fields(Totals)])
+        return ranked_groups(sums.items())
+    for event in iter_events(store, ledger, start, stop):
+        one = sums_of([event])
+        for combo in itertools.product(*(_event_keys(event, key) for key in keys)):
+            add_sums(sums, _JOIN.join(combo), one)
+    return ranked_groups(sums.items())
+
+
+def _periods(first: str, last: str, by: str) -> list[str]:
+    """Every day (``2026-12-01``) or month (``2026-12``) from ``first`` to ``last``; the keys alone if unreadable."""
+    try:
+        day = dt.date.fromisoformat(first if by == "day" else first + "-01")
+        end = dt.date.fromisoformat(last if by == "day" else last + "-01")
+    except ValueError:
+        return [first, last]
+    out: list[str] = []
+    while day <= end and len(out) < 10_000:
+        out.append(day.isoformat() if by == "day" else day.isoformat()[:7])
+        day = day + dt.timedelta(days=1) if by == "day" else (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return out
+
+
 def _sum_groups(groups: Sequence[Group]) -> Totals:
     names = [f.name for f in fields(Totals)]
     return Totals.from_sums([sum(getattr(group, name) for group in groups) for name in names])
@@ -510,6 +594,7 @@ def build_summary(
     until: object = None,
     budgets: Sequence[Budget] | None = None,
     now: float | None = None,
+    top: int | None = None,
 ) -> Summary:
     """Summarize a ledger: totals, one row per value of ``by``, budget state.
 
@@ -517,18 +602,23 @@ def build_summary(
         store: the ledger's store.
         ledger: the ledger's name (the tracker's ``name``).
         window: None (everything), ``"day"`` or ``"month"``: the current calendar window in UTC.
-        by: ``"model"``, ``"provider"``, ``"user"``, ``"tag"``, ``"day"``, ``"status"`` or any metadata key.
+        by: ``"model"``, ``"provider"``, ``"user"``, ``"tag"``, ``"day"``, ``"month"``, ``"status"`` or any
+            metadata key; several keys joined by commas (``"user,model"``) group by each combination.
         since, until: bounds (epoch seconds, datetime, date, ISO text, ``7d``, ``yesterday``; see
             ``tokencost.when``); not with ``window``.
         budgets: the budgets to show; None reads the ones the tracker saved in the store.
         now: the current time (epoch seconds), for the window and budget windows.
+        top: keep only this many rows: the most expensive, or by ``day``/``month`` the latest (totals are
+            over every call either way).
 
     Raises:
-        ValueError: for an unknown window, ``window`` together with ``since``/``until``, or a bad time.
+        ValueError: for an unknown window, ``window`` together with ``since``/``until``, a bad time or ``top``.
         StoreError: when the store fails.
     """
-    if not isinstance(by, str) or not by:
-        raise ValueError("by must be a non-empty str")
+    keys = split_keys(by)
+    by = ",".join(keys)
+    if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
+        raise ValueError(f"top must be a positive int, got {top!r}")
     if window not in (None, "day", "month"):
         raise ValueError(f"window must be None, 'day' or 'month', got {window!r}")
     now = time.time() if now is None else now
@@ -537,15 +627,19 @@ def build_summary(
         if start is not None or stop is not None:
             raise ValueError("give window or since/until, not both")
         start = _window_start(window, now)
-    groups = store.aggregate(ledger, by, start, stop)
+    groups = _groups(store, ledger, keys, start, stop)
     if start is None and stop is None:
         totals = store.totals(ledger)
     else:
         # Every event has exactly one model, so the model groups add up to the window's totals (tags do not).
         totals = _sum_groups(groups if by == "model" else store.aggregate(ledger, "model", start, stop))
     rows = [_row(group, totals.cost_units) for group in groups]
-    if by == "day":
+    if by in _PERIODS:
         rows.sort(key=lambda row: row.key)
+        if top is not None:
+            rows = rows[-top:]
+    elif top is not None:
+        rows = rows[:top]
     lines = budget_lines(store, ledger, budgets, now)
     status_groups = groups if by == "status" else store.aggregate(ledger, "status", start, stop)
     hits = next((g for g in status_groups if g.key == "cache_hit"), None)
@@ -577,7 +671,7 @@ def build_summary(
 # ---------------------------------------------------------------------------------------------------- stores
 
 # The group keys every event has; any other ``by`` is a metadata key.
-BUILTIN_KEYS = ("model", "provider", "status", "price_source", "day", "tag")
+BUILTIN_KEYS = ("model", "provider", "status", "price_source", "day", "month", "tag")
 # Recent events whose metadata keys a typo's message lists.
 _KEY_SAMPLE = 1000
 
@@ -613,6 +707,11 @@ def check_group_key(store: Store, ledger: str, by: str) -> None:
         ValueError: naming the built-in keys and the metadata keys recorded.
         StoreError: when the store fails.
     """
+    keys = split_keys(by)
+    if len(keys) > 1:
+        for key in keys:
+            check_group_key(store, ledger, key)
+        return
     if by in BUILTIN_KEYS:
         return
     groups = store.aggregate(ledger, by)
