@@ -26,6 +26,11 @@ from tokencost import Budget, BudgetExceededError, CostTracker
 from tokencost.response_cache import CacheStats
 from tokencost.testing import FakeProvider
 
+try:  # the HTTP client the installed openai SDK is built on (httpx2 since openai 3)
+    import httpx2
+except ImportError:  # pragma: no cover - older openai SDKs
+    import httpx as httpx2  # type: ignore[no-redef]
+
 pytestmark = pytest.mark.filterwarnings(
     # The Anthropic SDK warns that claude-sonnet-4-5 (the model of the design's reference numbers) is deprecated.
     "ignore:The model 'claude-sonnet-4-5' is deprecated:DeprecationWarning"
@@ -218,6 +223,62 @@ def test_async_stream_is_cached_whole_and_replayed_as_a_stream(
         assert stream_text(sdk, replayed) == stream_text(sdk, items) != ""
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_embeddings_hit(is_async: bool, fake: FakeProvider, tracker: CostTracker) -> None:
+    async def twice(client: Any) -> list[Any]:
+        return [await client.embeddings.create(model="text-embedding-3-small", input=["a", "b"]) for _ in range(2)]
+
+    client = wrap(tracker, "openai", fake, "memory", is_async=is_async)
+    if is_async:
+        first, again = asyncio.run(twice(client))
+    else:
+        first, again = [client.embeddings.create(model="text-embedding-3-small", input=["a", "b"]) for _ in range(2)]
+    assert fake.request_count("/v1/embeddings") == 1
+    assert type(again) is openai.types.CreateEmbeddingResponse
+    assert [d.embedding for d in again.data] == [d.embedding for d in first.data]
+    assert_hit(tracker, tracker.history[0])
+
+
+def test_responses_api_hit_plain_and_streamed(tracker: CostTracker) -> None:
+    """responses.create (the fake has no /v1/responses: the SDK's mock transport serves it and counts requests)."""
+    body = json.loads((Path(__file__).parent / "fixtures" / "openai_responses_o3.json").read_text())
+    sent: list[bool] = []
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        stream = bool(json.loads(request.content).get("stream"))
+        sent.append(stream)
+        if not stream:
+            return httpx2.Response(200, json=body)
+        events = [
+            {"type": "response.created", "sequence_number": 0, "response": {**body, "usage": None}},
+            {"type": "response.output_text.delta", "sequence_number": 1, "delta": "Yes", "item_id": "m",
+             "output_index": 0, "content_index": 0, "logprobs": []},
+            {"type": "response.completed", "sequence_number": 2, "response": body},
+        ]  # fmt: skip
+        text = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events)
+        return httpx2.Response(200, text=text, headers={"content-type": "text/event-stream"})
+
+    raw = openai.OpenAI(
+        api_key="sk-fake",
+        base_url="http://127.0.0.1:9/v1",
+        max_retries=0,
+        http_client=httpx2.Client(transport=httpx2.MockTransport(handle)),
+    )
+    client = tracker.wrap_openai(raw, cache="memory")
+    first = client.responses.create(model="o3", input="Does the schedule fit?")
+    again = client.responses.create(model="o3", input="Does the schedule fit?")
+    assert sent == [False]
+    assert type(again) is openai.types.responses.Response
+    assert again.output_text == first.output_text
+    assert_hit(tracker, tracker.history[0])
+    events = list(client.responses.create(model="o3", input="Does the schedule fit?", stream=True))
+    replayed = list(client.responses.create(model="o3", input="Does the schedule fit?", stream=True))
+    assert sent == [False, True]
+    assert [type(e) for e in replayed] == [type(e) for e in events]
+    assert replayed[-1].type == "response.completed"
+    assert tracker.cache_stats.hits == 2
 
 
 def test_a_stream_and_a_plain_call_are_different_entries(fake: FakeProvider, tracker: CostTracker) -> None:

@@ -21,10 +21,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import threading
 import time
+import typing
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +38,8 @@ from tokencost.usage import BUCKETS, Usage
 
 if TYPE_CHECKING:
     from tokencost.engine import Tracking
+
+log = logging.getLogger("tokencost")
 
 __all__ = [
     "DEFAULT_DISK_DIR",
@@ -107,7 +111,19 @@ def _state(tracker: Any) -> _TrackerCaches:
         state = _BY_TRACKER.get(tracker)
         if state is None:
             state = _BY_TRACKER[tracker] = _TrackerCaches()
+            # The disk caches' files are closed with the tracker (or at exit).
+            weakref.finalize(tracker, _close_caches, state.caches)
         return state
+
+
+def _close_caches(caches: dict[str, Any]) -> None:
+    for cache in caches.values():
+        close = getattr(cache, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception as exc:
+                log.debug("tokencost: could not close a response cache: %r", exc)
 
 
 def open_cache(tracker: Tracking, spec: Any) -> ResponseCache | None:
@@ -301,10 +317,9 @@ class CacheProbe:
         if self.stream:
             if item_type is None:
                 raise ValueError("this method has no stream")
-            adapter = _adapter(module, item_type)
-            items = [adapter.validate_python(item) for item in entry["body"]]
+            items = [_construct(module, item_type, item) for item in entry["body"]]
             return _replay_class(module.split(".")[0], is_async)(items), usage, entry["model"]
-        return _adapter(module, response_type).validate_python(entry["body"]), usage, entry["model"]
+        return _construct(module, response_type, entry["body"]), usage, entry["model"]
 
 
 class SqliteCache:
@@ -371,13 +386,46 @@ def _dump(item: Any) -> Any:
     return item
 
 
+def _construct(module: str, name: str, data: Any) -> Any:
+    """Read cached data back into the SDK's model (the member of a union of events picked by its ``type``).
+
+    The SDKs build responses leniently (a field the server left out stays unset), so a model that misses only
+    required fields is built as the SDK builds it (``construct``); data of another shape raises.
+    """
+    if not isinstance(data, Mapping):
+        raise TypeError(f"a cached {name} is not an object")
+    members = _members(module, name)
+    model = members[0] if len(members) == 1 else None
+    kind = data.get("type")
+    for member in members if model is None else ():
+        field = member.model_fields.get("type")
+        if field is not None and kind in typing.get_args(field.annotation):
+            model = member
+            break
+    if model is None:
+        raise ValueError(f"a cached {name} of unknown type {kind!r}")
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        if all(error["type"] == "missing" for error in exc.errors()):
+            return model.construct(**data)
+        raise
+
+
 @functools.lru_cache(maxsize=32)
-def _adapter(module: str, name: str) -> Any:
+def _members(module: str, name: str) -> tuple[Any, ...]:
+    """The model classes of an SDK type: the class itself, or the members of a (discriminated) union."""
     import importlib
 
-    from pydantic import TypeAdapter
+    def flatten(tp: Any) -> list[Any]:
+        args = typing.get_args(tp)
+        if typing.get_origin(tp) is typing.Annotated:
+            return flatten(args[0])
+        return [m for arg in args for m in flatten(arg)] if args else [tp]
 
-    return TypeAdapter(getattr(importlib.import_module(module), name))
+    return tuple(flatten(getattr(importlib.import_module(module), name)))
 
 
 @functools.lru_cache(maxsize=8)
