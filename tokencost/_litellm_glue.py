@@ -402,7 +402,8 @@ def _patch_executor() -> Any:
                 model = str(logging_obj.model_call_details.get("model") or getattr(logging_obj, "model", "") or "")
                 trackers = _active_trackers()
                 _reattach_missing(trackers)  # a logger may have reset litellm's lists during the call
-                expecting = [weakref.ref(t) for t in trackers if t.calls.expect_event(call_id, model)]
+                call_type = getattr(logging_obj, "call_type", None)
+                expecting = [weakref.ref(t) for t in trackers if t.calls.expect_event(call_id, model, call_type)]
         except Exception as exc:
             log.debug("tokencost: could not follow a litellm success event: %r", exc)
         if not expecting:
