@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import litellm
 
 from tokencost import registry
+from tokencost.compat import check_litellm
 from tokencost.context import current_scope
 from tokencost.errors import BudgetExceededError
 from tokencost.registry import TRACKERS, registered_tracker
@@ -148,7 +149,8 @@ def _reattach_missing(trackers: Sequence[Tracking]) -> None:
 
 def _reattach(tracker: Tracking) -> None:
     """Put an attached tracker back in every list litellm reads hooks and events from."""
-    lock = getattr(litellm.logging_callback_manager, "callback_lists_lock", None) or contextlib.nullcontext()
+    manager = getattr(litellm, "logging_callback_manager", None)
+    lock = getattr(manager, "callback_lists_lock", None) or contextlib.nullcontext()
     with lock:
         if not any(cb is tracker for cb in litellm.callbacks):
             litellm.callbacks = [*litellm.callbacks, tracker]  # a new list: never grow a framework's own list
@@ -228,9 +230,11 @@ def install_pre_call_rule() -> None:
 def _install() -> None:
     """Put tokencost's hooks into litellm, remembering what to take out again (call with _state_lock held)."""
     global _installed
+    check_litellm()  # warns once per missing internal, naming what degrades
     state = _Installed()
-    if _pre_call_rule not in litellm.pre_call_rules:
-        litellm.pre_call_rules.append(_pre_call_rule)
+    rules = getattr(litellm, "pre_call_rules", None)
+    if isinstance(rules, list) and _pre_call_rule not in rules:
+        rules.append(_pre_call_rule)
         state.rule_added = True
     state.log_filter = _QuietRefusals()
     logging.getLogger("LiteLLM").addFilter(state.log_filter)
@@ -249,7 +253,7 @@ def _uninstall_if_idle() -> None:
             return
         _installed = None
         if state.rule_added:
-            with contextlib.suppress(ValueError):
+            with contextlib.suppress(ValueError, AttributeError):
                 litellm.pre_call_rules.remove(_pre_call_rule)
         if state.log_filter is not None:
             logging.getLogger("LiteLLM").removeFilter(state.log_filter)
@@ -284,6 +288,8 @@ def sync_litellm_budget() -> None:
     What litellm held before is put back once no registered tracker has a spent ``budget=`` (close() included).
     """
     global _saved_budget, _mirrored_limit
+    if not (hasattr(litellm, "max_budget") and hasattr(litellm, "_current_cost")):
+        return  # this litellm has no process budget to mirror into (check_litellm warned)
     for tracker in registry.active():
         if tracker.budget is not None and tracker.raise_on_budget and tracker.enforcer.total_spent():
             limit = float(tracker.budget)
@@ -303,7 +309,7 @@ def _restore_budget() -> None:
     """Put back litellm's ``max_budget`` / ``_current_cost`` from before tokencost mirrored a spent budget."""
     global _saved_budget, _mirrored_limit
     with _state_lock:
-        if _saved_budget is not None and litellm.max_budget == _mirrored_limit:
+        if _saved_budget is not None and getattr(litellm, "max_budget", None) == _mirrored_limit:
             litellm.max_budget, litellm._current_cost = _saved_budget  # unless the user set it meanwhile
         _saved_budget = None
         _mirrored_limit = None
@@ -372,7 +378,8 @@ def _patch_executor() -> Any:
                 model = str(logging_obj.model_call_details.get("model") or getattr(logging_obj, "model", "") or "")
                 trackers = registry.active()
                 _reattach_missing(trackers)  # a logger may have reset litellm's lists during the call
-                expecting = [weakref.ref(t) for t in trackers if t.calls.expect_event(call_id, model)]
+                call_type = getattr(logging_obj, "call_type", None)
+                expecting = [weakref.ref(t) for t in trackers if t.calls.expect_event(call_id, model, call_type)]
         except Exception as exc:
             log.debug("tokencost: could not follow a litellm success event: %r", exc)
         if not expecting:

@@ -57,6 +57,10 @@ _USAGE_ON_REQUEST = frozenset(
 )
 # Call ids remembered for de-duplication: both success hooks fire within milliseconds of each other.
 _SEEN_MAX = 100_000
+# litellm's call types of its blocking entry points. Such a call has returned before its thread runs anything
+# else, even inside a running event loop (litellm 1.109's sync Router.completion runs litellm.completion inside a
+# loop of its own), and its success event comes from litellm's thread pool, never from the loop.
+_SYNC_CALL_TYPES = frozenset({"completion", "embedding", "text_completion", "image_generation", "moderation"})
 
 
 @dataclass(eq=False)
@@ -102,7 +106,7 @@ class LitellmCalls:
             scope=current_scope(),
             budgets=active_budgets(),
             messages=messages if stream else None,
-            in_loop=_loop_running(),
+            in_loop=_in_loop(kwargs.get("call_type")),
         )
         with self.lock:
             if call_id in self._seen or call_id in self._pending:
@@ -110,9 +114,10 @@ class LitellmCalls:
             self._pending[call_id] = pending
         return call_id if stream else None
 
-    def expect_event(self, call_id: str, model: str) -> bool:
+    def expect_event(self, call_id: str, model: str, call_type: Any = None) -> bool:
         """A call submitted its sync success event (caller's thread) without a request tokencost saw start:
         a cache hit, a mocked embedding. Register it as pending so views wait for it; False if already known.
+        ``call_type`` is litellm's (``"completion"``, ``"acompletion"``...), when known.
         """
         if self.closed:
             return False
@@ -122,7 +127,7 @@ class LitellmCalls:
             model=model,
             scope=current_scope(),
             budgets=active_budgets(),
-            in_loop=_loop_running(),
+            in_loop=_in_loop(call_type),
         )
         with self.lock:
             if call_id in self._seen or call_id in self._pending:
@@ -360,6 +365,14 @@ def _base_model(kwargs: Mapping[str, Any]) -> str | None:
         return None
     # litellm names it with its provider prefix ("azure/gpt-4o"), as in its map.
     return found.split("/", 1)[1] if found.startswith(("azure/", "azure_ai/")) else found
+
+
+def _in_loop(call_type: Any) -> bool:
+    """Whether a call set up now may still be in flight while this thread's event loop runs.
+
+    An async call inside a running loop may be; a blocking call (by litellm's ``call_type``) never is.
+    """
+    return _loop_running() and str(getattr(call_type, "value", call_type)) not in _SYNC_CALL_TYPES
 
 
 def _loop_running() -> bool:
