@@ -27,6 +27,41 @@ def rate(model: str, key: str) -> Decimal:
     return Decimal(str(value))
 
 
+# What each test needs of litellm 1.110.2's bundled map, for an older supported litellm (1.98) whose map lacks it:
+# gpt-5's batch prices, Vertex AI's regional uplift and DeepSeek's off-peak hours came in later releases.
+NEWER_MAP: dict[str, dict[str, Any]] = {
+    "gpt-5": {
+        "cache_read_input_token_cost_batches": 6.25e-08,
+        "input_cost_per_token_batches": 6.25e-07,
+        "output_cost_per_token_batches": 5e-06,
+    },
+    "vertex_ai/gemini-3.5-flash": {"regional_endpoint_uplift_multiplier": 1.1},
+    "deepseek/deepseek-flash": {
+        "cache_read_input_token_cost": 6e-09,
+        "input_cost_per_token": 3e-07,
+        "litellm_provider": "deepseek",
+        "mode": "chat",
+        "off_peak_pricing": {
+            "cache_read_input_token_cost": 3e-09,
+            "input_cost_per_token": 1.5e-07,
+            "output_cost_per_token": 6e-07,
+            "windows": [
+                {"hours_utc": ["00:00-01:00", "04:00-06:00", "10:00-00:00"], "weekdays": [1, 2, 3, 4, 5]},
+                {"hours_utc": "00:00-00:00", "weekdays": [6, 7]},
+            ],
+        },
+        "output_cost_per_token": 1.2e-06,
+    },
+}
+
+
+def needs(monkeypatch: pytest.MonkeyPatch, model: str) -> None:
+    """Make sure the installed map has what ``NEWER_MAP`` says of ``model`` (it has, from litellm 1.110 on)."""
+    entry = litellm.model_cost.get(model, {})
+    if any(key not in entry for key in NEWER_MAP[model]):
+        monkeypatch.setitem(litellm.model_cost, model, {**entry, **NEWER_MAP[model]})
+
+
 def record(tracker: CostTracker, model: str, usage: Usage, response_cost: Any = None) -> Event:
     """Price and commit a call as litellm's success event would (with its ``response_cost``)."""
     event = tracker.recorder.price_event("c1", model, "openai", usage, {}, response_cost=response_cost)
@@ -34,8 +69,11 @@ def record(tracker: CostTracker, model: str, usage: Usage, response_cost: Any = 
 
 
 @pytest.mark.parametrize(("tier", "suffix"), [("priority", "_priority"), ("batch", "_batches"), ("flex", "_flex")])
-def test_service_tier_bills_the_tiers_prices(tracker: CostTracker, tier: str, suffix: str) -> None:
+def test_service_tier_bills_the_tiers_prices(
+    tracker: CostTracker, monkeypatch: pytest.MonkeyPatch, tier: str, suffix: str
+) -> None:
     """gpt-5 in each service tier: every bucket at that tier's price in litellm's map."""
+    needs(monkeypatch, "gpt-5")
     usage = Usage(input=10_000, cache_read=4_000, output=2_000, service_tier=tier)
     event = tracker.record_usage("gpt-5", usage)
     expected = (
@@ -125,8 +163,11 @@ def test_us_inference_costs_its_multiplier_more(tracker: CostTracker) -> None:
         assert plain.cost_units == to_units(tokens)
 
 
-def test_off_peak_pricing_takes_litellms_figure_or_stays_unpriced(tracker: CostTracker) -> None:
+def test_off_peak_pricing_takes_litellms_figure_or_stays_unpriced(
+    tracker: CostTracker, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """deepseek-flash bills by the hour of the call: tokencost does not guess the window."""
+    needs(monkeypatch, "deepseek/deepseek-flash")
     usage = Usage(input=1_000, output=100)
     unpriced = tracker.record_usage("deepseek/deepseek-flash", usage, provider="deepseek")
     assert unpriced.cost_units is None
@@ -135,9 +176,10 @@ def test_off_peak_pricing_takes_litellms_figure_or_stays_unpriced(tracker: CostT
     assert (by_litellm.cost_units, by_litellm.price_source) == (to_units(Decimal("0.0004")), "response_cost")
 
 
-def test_vertex_regional_endpoints_cost_the_uplift_more(tracker: CostTracker) -> None:
+def test_vertex_regional_endpoints_cost_the_uplift_more(tracker: CostTracker, monkeypatch: pytest.MonkeyPatch) -> None:
     """A Vertex AI model with ``regional_endpoint_uplift_multiplier``: a regional location costs that much more."""
     model = "vertex_ai/gemini-3.5-flash"
+    needs(monkeypatch, model)
     uplift = Decimal(str(litellm.model_cost[model]["regional_endpoint_uplift_multiplier"]))
     tokens = 1_000 * rate(model, "input_cost_per_token") + 100 * rate(model, "output_cost_per_token")
     regional = tracker.record_usage(model, Usage(input=1_000, output=100, inference_geo="us-central1"))

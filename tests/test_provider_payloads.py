@@ -22,6 +22,7 @@ import pytest
 from tokencost import CostTracker, Usage
 from tokencost.events import Event
 from tokencost.extractors import extract_usage
+from tokencost.pricing.genai_prices import GenaiPricesSource
 from tokencost.testing import FakeProvider
 from tokencost.usage import UsageError
 from tokencost.wrappers import track_response
@@ -229,15 +230,19 @@ def test_anthropic_one_hour_writes_are_billed_at_their_own_price(tracker: CostTr
     genai-prices carries both: 2,000 x 6 = 12,000 and 1,000 x 3.75 = 3,750 per million. It has no web search fee
     for this model, so the searches are taken out here (with them the call is unpriced, never billed without them).
     """
+    # genai-prices is asked first: litellm 1.98's map still has this model (1.110's dropped it).
+    genai = CostTracker(sources=[GenaiPricesSource()], print_summary=False, linkup_api_key=False)
     body = load("anthropic_message_cache_1h_web_search.json")
     body["usage"].pop("server_tool_use", None)
-    event = track_response(tracker, "anthropic", "claude-sonnet-4-20250514", body)
+    event = track_response(genai, "anthropic", "claude-sonnet-4-20250514", body)
+    assert event.price_source == "genai-prices"
     assert event.breakdown_units["cache_write_1h"] == 2_000 * 6 * 10**6
     assert event.breakdown_units["cache_write"] == 1_000 * 3_750_000
     searched = track_response(
-        tracker, "anthropic", "claude-sonnet-4-20250514", load("anthropic_message_cache_1h_web_search.json")
+        genai, "anthropic", "claude-sonnet-4-20250514", load("anthropic_message_cache_1h_web_search.json")
     )
     assert searched.cost is None and "no web search price" in (searched.reason or "")
+    genai.close()
 
 
 def test_anthropic_cache_1h_web_search_price(tracker: CostTracker) -> None:

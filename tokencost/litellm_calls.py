@@ -237,7 +237,7 @@ class LitellmCalls:
             provider,
             usage,
             metadata,
-            response_cost=kwargs.get("response_cost"),
+            response_cost=_response_cost(kwargs, complete if complete is not None else response),
             cache_hit=bool(kwargs.get("cache_hit")),
             reason=reason,
         )
@@ -353,14 +353,38 @@ def _usage_not_asked(kwargs: Mapping[str, Any], provider: str) -> bool:
     return not (isinstance(options, Mapping) and options.get("include_usage") is True)
 
 
-def _base_model(kwargs: Mapping[str, Any]) -> str | None:
-    """litellm's ``base_model`` of a call (``litellm_params.base_model`` or ``model_info.base_model``), or None."""
-    try:
-        from litellm.utils import get_base_model_from_metadata
+def _response_cost(kwargs: Mapping[str, Any], response: Any) -> Any:
+    """litellm's ``response_cost`` of a call, or a function computing it from the response when it is not set yet."""
+    cost = kwargs.get("response_cost")
+    if cost is not None or response is None:
+        return cost
 
-        found = get_base_model_from_metadata(model_call_details=kwargs)
-    except Exception:  # an older or newer litellm without it: no base model
-        return None
+    def compute() -> Any:
+        import litellm
+
+        return litellm.completion_cost(completion_response=response)
+
+    return compute
+
+
+def _base_model(kwargs: Mapping[str, Any]) -> str | None:
+    """litellm's ``base_model`` of a call (``litellm_params.base_model`` or ``model_info.base_model``), or None.
+
+    Read from the call's ``litellm_params`` (where every supported litellm puts it), then through litellm's own
+    ``get_base_model_from_metadata`` (which finds it in 1.110 but not in 1.98).
+    """
+    params = kwargs.get("litellm_params") or {}
+    found: Any = read_field(params, "base_model")
+    for holder in (read_field(params, "model_info"), read_field(read_field(params, "metadata"), "model_info")):
+        if not found:
+            found = read_field(holder, "base_model")
+    if not found:
+        try:
+            from litellm.utils import get_base_model_from_metadata
+
+            found = get_base_model_from_metadata(model_call_details=kwargs)
+        except Exception:  # an older or newer litellm without it: no base model
+            return None
     if not isinstance(found, str) or not found:
         return None
     # litellm names it with its provider prefix ("azure/gpt-4o"), as in its map.

@@ -335,7 +335,16 @@ class Recorder:
 
 
 def response_cost_units(value: Any) -> int | None:
-    """litellm's ``response_cost`` (a float) as pico-dollars, or None when it is missing, zero or not a number."""
+    """litellm's ``response_cost`` (a float) as pico-dollars, or None when it is missing, zero or not a number.
+
+    ``value`` may be a function of no arguments that gives it, asked only when the figure is needed (litellm
+    1.98 sets ``response_cost`` after tokencost records a sync call; it is then computed from the response).
+    """
+    if callable(value):
+        try:
+            value = value()
+        except Exception:  # litellm cannot price it either
+            return None
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         return None
     amount = value if isinstance(value, Decimal) else Decimal(str(value))
