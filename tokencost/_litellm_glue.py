@@ -198,7 +198,8 @@ def _pre_call_rule(_text: str) -> bool:
                 "budgeted. Register the tracker where the framework takes its callbacks, or after it sets them.",
             )
         return True
-    found = call_frame_kwargs()
+    trackers = [t for t in trackers if not t.enforcer.idle()]
+    found = call_frame_kwargs() if trackers else None
     for tracker in trackers:
         if found is None:
             tracker.ledger.warn(

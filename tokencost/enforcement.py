@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from tokencost._budget_error import StoreUnavailableError
 from tokencost.breaker import CircuitBreaker
@@ -30,7 +30,7 @@ from tokencost.providers import provider_of, split_model
 from tokencost.scoped import active_budgets
 from tokencost.stores import Check
 from tokencost.usage import read_field
-from tokencost.worst_case import WorstCase, WorstCaseRequest, count_prompt
+from tokencost.worst_case import QUICK_ROOM, WorstCase, WorstCaseRequest, count_prompt
 
 if TYPE_CHECKING:
     from tokencost.typing import OnStoreError
@@ -49,6 +49,18 @@ class Admission:
     worst_units: int | None = None  # what the reservation holds (kept when the call's cost is unknown)
     worst_tokens: int = 0
     keys: tuple[str, ...] = ()  # the strict budgets' counters it is held on
+    # When the reservation holds the quick bound of the prompt: the exact worst case, counted only when needed.
+    count_exactly: Callable[[], WorstCase] | None = None
+
+    def exact_worst(self) -> tuple[int, int]:
+        """The call's worst case counted exactly (pico-dollars, tokens), to keep when its cost is unknown."""
+        if self.count_exactly is not None:
+            try:
+                exact = self.count_exactly()
+                return exact.units or 0, exact.tokens
+            except Exception:  # the bound held is a worst case too
+                pass
+        return self.worst_units or 0, self.worst_tokens
 
 
 class Enforcer:
@@ -88,8 +100,14 @@ class Enforcer:
         self._admissions: dict[str, Admission] = {}
 
     # -- admission ------------------------------------------------------------------------------------------
+    def idle(self) -> bool:
+        """Whether no budget can refuse a call now: no ledger budget enforced and no ``budget()`` block open."""
+        return self.closed or ((not self.raise_on_budget or not self.ledger.budgets) and not active_budgets())
+
     def admit_kwargs(self, kwargs: Mapping[str, Any], args: Sequence[Any] = ()) -> None:
         """Admit a call from its litellm kwargs (raises ``BudgetExceededError`` to refuse it)."""
+        if self.idle():  # nothing to check: the call's arguments are not read
+            return
         try:
             call_id = kwargs.get("litellm_call_id")
             model = kwargs.get("model") or (args[0] if args else "")
@@ -172,31 +190,62 @@ class Enforcer:
         strict = {key: (b, value) for key, (b, value) in checks.items() if b.strict}
         if not strict or not reserve:
             return None
-        worst = self.worst_case(model, provider, messages, max_tokens, request or WorstCaseRequest())
+        request = request or WorstCaseRequest()
+        # A small plain-text prompt is first bounded by its size (no tokenizer run: most of a strict budget's cost
+        # per call); only when that does not fit is it counted exactly, so a call is refused on the exact count.
+        # The bound is used only while the budgets have room for QUICK_ROOM such calls: near a limit every call
+        # reserves its exact count, so what a strict budget leaves unused at its end does not grow.
+        quick: WorstCase | None = self.worst_case(model, provider, messages, max_tokens, request, quick=True)
+        if quick is not None and not all(_roomy(b, counters.get(k, (0, 0, 0)), quick) for k, (b, _) in strict.items()):
+            quick = None
         reservation = uuid.uuid4().hex
-        limits = [
-            Check(key, b.limit_units if worst.units is not None else None, b.max_tokens)
-            for key, (b, _) in strict.items()
-        ]
-        try:
-            failed = self.breaker.call(
-                lambda: ledger.store.reserve(
-                    ledger.name, reservation, limits, worst.units or 0, worst.tokens, self.reservation_ttl
-                )
-            )
-        except Exception as exc:
-            self._store_down(exc)
+        worst = quick or self.worst_case(model, provider, messages, max_tokens, request)
+        failed = self._reserve(reservation, strict, worst)
+        if isinstance(failed, Check) and quick is not None:
+            exact = self.worst_case(model, provider, messages, max_tokens, request)
+            if exact != quick:
+                worst, failed = exact, self._reserve(reservation, strict, exact)
+        if failed is False:  # the store is down and calls are let through
             return None
         if failed is not None:
             b, value = strict[failed.key]
             state = ledger.safe("counters", lambda: ledger.store.counters(ledger.name, [failed.key]), default={})
             units, tokens, reserved = state.get(failed.key, (0, 0, 0))
             raise _refusal(b, value, units, tokens, reserved, worst.describe())
-        admission = Admission(reservation, worst_units=worst.units, worst_tokens=worst.tokens, keys=tuple(strict))
+        exactly = None
+        if quick is not None and worst is quick:
+
+            def exactly() -> WorstCase:
+                return self.worst_case(model, provider, messages, max_tokens, request)
+
+        admission = Admission(
+            reservation, worst_units=worst.units, worst_tokens=worst.tokens, keys=tuple(strict), count_exactly=exactly
+        )
         if call_id is not None:
             with self._lock:
                 self._admissions[call_id] = admission
         return admission
+
+    def _reserve(
+        self, reservation: str, strict: Mapping[str, tuple[Budget, str]], worst: WorstCase
+    ) -> Check | Literal[False] | None:
+        """Reserve ``worst`` under every strict budget: None when it fits, the check that failed, or False when
+        the store is down and calls are let through (``_store_down`` raises when they are refused)."""
+        ledger = self.ledger
+        limits = [
+            Check(key, b.limit_units if worst.units is not None else None, b.max_tokens)
+            for key, (b, _) in strict.items()
+        ]
+        try:
+            failed: Check | None = self.breaker.call(
+                lambda: ledger.store.reserve(
+                    ledger.name, reservation, limits, worst.units or 0, worst.tokens, self.reservation_ttl
+                )
+            )
+        except Exception as exc:
+            self._store_down(exc)
+            return False
+        return failed
 
     def take(self, call_id: str | None) -> Admission | None:
         """Return and forget the admission of a call that ended (its event settles the reservation)."""
@@ -241,11 +290,21 @@ class Enforcer:
 
     # -- sizes of calls ---------------------------------------------------------------------------------------
     def worst_case(
-        self, model: str, provider: str | None, messages: Any, max_tokens: Any, request: WorstCaseRequest
+        self,
+        model: str,
+        provider: str | None,
+        messages: Any,
+        max_tokens: Any,
+        request: WorstCaseRequest,
+        *,
+        quick: bool = False,
     ) -> WorstCase:
-        """Return the most this call can be billed: every prompt part counted, ``n`` times ``max_tokens`` out."""
+        """Return the most this call can be billed: every prompt part counted, ``n`` times ``max_tokens`` out.
+
+        ``quick``: a small plain-text prompt is bounded by its size, never less than counted (see ``quick_bound``).
+        """
         price = self.lookup(model, provider)
-        prompt = request.prompt_tokens(model, messages)
+        prompt = request.prompt_tokens(model, messages, quick=quick)
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 0:
             max_tokens = None
         given = max_tokens is not None
@@ -304,6 +363,18 @@ class Enforcer:
             if b.max_tokens is not None and tokens + toks > b.max_tokens:
                 return False
         return True
+
+
+def _roomy(b: Budget, counter: tuple[int, int, int], worst: WorstCase) -> bool:
+    """Whether ``b``'s counter (spent, tokens, reserved) has room for ``QUICK_ROOM`` calls of ``worst``."""
+    units, tokens, reserved = counter
+    if (
+        b.limit_units is not None
+        and worst.units is not None
+        and units + reserved + QUICK_ROOM * worst.units > b.limit_units
+    ):
+        return False
+    return b.max_tokens is None or tokens + QUICK_ROOM * worst.tokens <= b.max_tokens
 
 
 def _refusal(

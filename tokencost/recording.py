@@ -259,7 +259,7 @@ class Recorder:
         ledger = self.ledger
         keep = f"unknown-cost:{event.call_id}"
         checks = [Check(key) for key in admission.keys]
-        units, tokens = admission.worst_units or 0, admission.worst_tokens
+        units, tokens = admission.exact_worst()
         failed = ledger.safe(
             "reserve", lambda: ledger.store.reserve(ledger.name, keep, checks, units, tokens, UNKNOWN_HOLD_S), default=1
         )

@@ -14,7 +14,7 @@ from typing import Any
 
 from tokencost.money import from_units
 
-__all__ = ["WorstCase", "WorstCaseRequest", "count_prompt"]
+__all__ = ["QUICK_BOUND_BYTES", "QUICK_ROOM", "WorstCase", "WorstCaseRequest", "count_prompt", "quick_bound"]
 
 # Tokens a provider adds around each tool definition and schema beyond their text (names, braces, framing).
 _PER_TOOL_TOKENS = 16
@@ -43,8 +43,16 @@ class WorstCaseRequest:
             provider=kwargs.get("custom_llm_provider") or None,
         )
 
-    def prompt_tokens(self, model: str, messages: Any) -> int:
-        """Count the prompt as the provider will see it, never less than litellm's counter says."""
+    def prompt_tokens(self, model: str, messages: Any, *, quick: bool = False) -> int:
+        """Count the prompt as the provider will see it, never less than litellm's counter says.
+
+        ``quick``: a small, plain-text request is bounded by its UTF-8 size instead (``quick_bound``), which
+        never counts less than this method without it; the caller counts exactly when the bound does not fit.
+        """
+        if quick:
+            bound = quick_bound(messages, self.tools, self.response_format)
+            if bound is not None:
+                return bound if _counts_natively(model, self.provider) else int(bound * _FOREIGN_TOKENIZER_MARGIN) + 1
         import litellm
 
         count = count_prompt(model, messages, chars_per_token=2)
@@ -59,6 +67,62 @@ class WorstCaseRequest:
         if not _counts_natively(model, self.provider):
             count = int(count * _FOREIGN_TOKENIZER_MARGIN) + 1
         return count
+
+
+# The largest request (UTF-8 bytes of its text) the quick bound is used for: it reserves at most this many input
+# tokens more than the exact count while the call is in flight (about 3 times the count of English text).
+QUICK_BOUND_BYTES = 2048
+# The bound is reserved only while a budget has room for this many calls of it; nearer the limit, the exact count.
+QUICK_ROOM = 8
+# Tokens litellm's counter and the providers add per message (role framing, names) and per request, at most.
+_QUICK_PER_MESSAGE = 8
+_QUICK_PER_REQUEST = 16
+
+
+def quick_bound(messages: Any, tools: tuple[Any, ...] = (), response_format: Any = None) -> int | None:
+    """An upper bound of the prompt tokens of a small, plain-text request, without running a tokenizer.
+
+    A token of any tokenizer litellm counts with stands for at least one byte of the text, so the UTF-8 size of
+    every string in the messages (roles, names and contents, text parts only), plus the framing tokens per
+    message and per request, is never less than the exact count. None when a message holds anything but text
+    (images, audio, tool calls) or the request passes ``QUICK_BOUND_BYTES``: then the tokenizer counts it.
+    ``WorstCaseRequest.prompt_tokens`` without ``quick`` is the reference it is tested against.
+    """
+    if not isinstance(messages, (list, tuple)):
+        return None
+    size = 0
+    for message in messages:
+        if not isinstance(message, Mapping):
+            return None
+        for value in message.values():
+            if isinstance(value, str):
+                size += len(value.encode())
+            elif isinstance(value, list):
+                for part in value:
+                    if not (
+                        isinstance(part, Mapping) and part.get("type") == "text" and isinstance(part.get("text"), str)
+                    ):
+                        return None
+                    size += len(part["text"].encode()) + len("text")
+            elif value is not None:
+                return None
+        if size > QUICK_BOUND_BYTES:
+            return None
+    count = size + _QUICK_PER_MESSAGE * len(messages) + _QUICK_PER_REQUEST
+    for part in (*tools, response_format):
+        if part is None:
+            continue
+        if not isinstance(part, (str, Mapping)):
+            return None  # a pydantic model or class: the exact path dumps it
+        try:
+            text = part if isinstance(part, str) else json.dumps(part, default=str)
+        except Exception:
+            return None
+        size += len(text.encode())
+        count += len(text.encode()) + _PER_TOOL_TOKENS
+        if size > QUICK_BOUND_BYTES:
+            return None
+    return count
 
 
 def count_prompt(model: str, messages: Any, *, chars_per_token: int = 4) -> int:
