@@ -92,7 +92,7 @@ OPENAI_SHAPED = [
         {"prompt_tokens": 5_000, "completion_tokens": 100, "total_tokens": 5_100,
          "prompt_tokens_details": {"cached_tokens": 0, "image_tokens": 3_000}},
         Usage(input=2_000, output=100, image=3_000),
-        None,  # track() has no image keyword in this version
+        {"prompt_tokens": 5_000, "completion_tokens": 100, "image_input_tokens": 3_000},
         id="openai-image-tokens",
     ),
 ]  # fmt: skip
@@ -253,3 +253,69 @@ def test_anthropic_billing_facts_agree_on_every_entry_point(
     via_wrapper = last_event(tracker)
     assert via_litellm.usage == via_response.usage == via_wrapper.usage == expected
     assert via_litellm.cost == via_response.cost == via_wrapper.cost
+
+
+# model, litellm's usage (OpenAI's convention, as litellm hands it to callbacks), the response's other fields,
+# track()'s keywords for the same call, the buckets billed, the cost worked out from the provider's price page
+MOCKED = [
+    pytest.param(
+        "gpt-audio",
+        {"prompt_tokens": 1_000, "completion_tokens": 500, "total_tokens": 1_500,
+         "prompt_tokens_details": {"audio_tokens": 800}, "completion_tokens_details": {"audio_tokens": 400}},
+        {},
+        {"audio_input_tokens": 800, "audio_output_tokens": 400},
+        Usage(input=200, output=100, audio_in=800, audio_out=400),
+        # openai.com/api/pricing, gpt-audio: text $2.50 / $10, audio $32 / $64 per million
+        (200 * Decimal("2.5") + 800 * 32 + 100 * 10 + 400 * 64) / 1_000_000,
+        id="openai-audio",
+    ),
+    pytest.param(
+        "gpt-5",
+        {"prompt_tokens": 10_000, "completion_tokens": 2_000, "total_tokens": 12_000,
+         "prompt_tokens_details": {"cached_tokens": 4_000}},
+        {"service_tier": "flex"},
+        {"cache_read_tokens": 4_000, "service_tier": "flex"},
+        Usage(input=6_000, cache_read=4_000, output=2_000, service_tier="flex"),
+        # openai.com/api/pricing, gpt-5 flex: $0.625 input, $0.0625 cached, $5 output per million
+        (6_000 * Decimal("0.625") + 4_000 * Decimal("0.0625") + 2_000 * 5) / 1_000_000,
+        id="openai-flex-tier",
+    ),
+    pytest.param(
+        "claude-sonnet-4-5",
+        {"prompt_tokens": 10_000, "completion_tokens": 500, "total_tokens": 10_500,
+         "cache_creation_input_tokens": 3_000,
+         "prompt_tokens_details": {"cached_tokens": 0, "cache_creation_token_details":
+                                   {"ephemeral_5m_input_tokens": 1_000, "ephemeral_1h_input_tokens": 2_000}},
+         "server_tool_use": {"web_search_requests": 3}},
+        {},
+        {"cache_write_tokens": 3_000, "cache_write_1h_tokens": 2_000, "web_search_requests": 3},
+        Usage(input=7_000, cache_write=1_000, cache_write_1h=2_000, output=500, web_search_requests=3),
+        # anthropic.com/pricing: $3 input, $3.75 5-minute writes, $6 1-hour writes, $15 output per million;
+        # web search $10 per 1,000 searches
+        (7_000 * 3 + 1_000 * Decimal("3.75") + 2_000 * 6 + 500 * 15) / 1_000_000 + 3 * Decimal("0.01"),
+        id="anthropic-1h-writes-and-searches",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("model", "usage", "fields", "keywords", "buckets", "expected"), MOCKED)
+def test_track_keywords_cost_what_litellm_and_track_response_cost(
+    tracker: CostTracker,
+    model: str,
+    usage: dict[str, Any],
+    fields: dict[str, Any],
+    keywords: dict[str, Any],
+    buckets: Usage,
+    expected: Decimal,
+) -> None:
+    """Audio, a service tier, 1-hour cache writes and web searches: one cost through the litellm callback (a
+    mocked litellm call returning that usage), ``track_response`` and ``track()`` with the new keywords."""
+    provider = "anthropic" if model.startswith("claude") else "openai"
+    mocked = litellm.ModelResponse(model=model, usage=litellm.Usage(**usage), **fields)
+    litellm.completion(model=f"{provider}/{model}", messages=MESSAGES, mock_response=mocked)
+    via_litellm = last_event(tracker)
+    via_response = track_response(tracker, "openai", model, {"model": model, "usage": usage, **fields})
+    via_track = tracker.track(model, usage["prompt_tokens"], usage["completion_tokens"], provider=provider, **keywords)
+    for event in (via_litellm, via_response, via_track):
+        assert event.usage == buckets, event
+        assert event.cost == expected, (event.cost, event.price_source, event.reason)

@@ -118,6 +118,26 @@ def test_priced_at_the_calls_own_time() -> None:
     assert len(costs) > 1  # the change is seen
 
 
+def test_track_timestamp_prices_at_the_calls_time() -> None:
+    """``track(timestamp=...)`` on a tracker whose clock is now: each call at the price of its own day."""
+    model, provider, times = _dated_model()
+    usage = genai_prices.Usage(input_tokens=100_000, output_tokens=10_000)
+    tracker = CostTracker(print_summary=False, linkup_api_key=False)
+    try:
+        costs = set()
+        for when in times:
+            reference = genai_prices.calc_price(usage, model, provider_id=provider, genai_request_timestamp=when)
+            event = tracker.track(model, 100_000, 10_000, provider=provider, timestamp=when)
+            assert (event.price_source, event.timestamp) == ("genai-prices", when.timestamp())
+            assert event.cost == reference.total_price, (model, when)
+            recorded = tracker.record_usage(model, event.usage, provider=provider, timestamp=when.timestamp())
+            assert recorded.cost == reference.total_price
+            costs.add(event.cost)
+        assert len(costs) > 1  # the change is seen
+    finally:
+        tracker.close()
+
+
 def test_lookup_at_takes_any_time() -> None:
     model, provider, times = _dated_model()
     source = GenaiPricesSource()

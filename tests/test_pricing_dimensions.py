@@ -186,3 +186,26 @@ def test_vertex_regional_endpoints_cost_the_uplift_more(tracker: CostTracker, mo
     assert regional.cost_units == to_units(tokens * uplift)
     plain = tracker.record_usage(model, Usage(input=1_000, output=100, inference_geo="global"))
     assert plain.cost_units == to_units(tokens)
+
+
+def test_fireworks_cache_reads_without_a_map_price_bill_at_half_the_input_price(
+    tracker: CostTracker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fireworks serverless bills cached prompt tokens at 50% of the input price (fireworks.ai/docs, prompt
+    caching); most of its map entries carry no cache-read price (found by tests/test_differential.py: they were
+    billed at the full input price). An entry with its own cache-read price keeps it.
+
+    $0.20 per million in and out: 4,000 uncached x 0.20 + 6,000 cached x 0.10 + 500 output x 0.20 = 800 + 600 + 100.
+    """
+    entry = {"input_cost_per_token": 2e-07, "output_cost_per_token": 2e-07, "litellm_provider": "fireworks_ai"}
+    monkeypatch.setitem(litellm.model_cost, "fireworks_ai/acme-13b", {**entry, "mode": "chat"})
+    monkeypatch.setitem(
+        litellm.model_cost, "fireworks_ai/acme-14b", {**entry, "mode": "chat", "cache_read_input_token_cost": 5e-08}
+    )
+    usage = Usage(input=4_000, cache_read=6_000, output=500)
+    assert tracker.record_usage("acme-13b", usage, provider="fireworks_ai").cost == Decimal(1_500) / 1_000_000
+    # 4,000 x 0.20 + 6,000 x 0.05 + 500 x 0.20 = 800 + 300 + 100
+    assert tracker.record_usage("acme-14b", usage, provider="fireworks_ai").cost == Decimal(1_200) / 1_000_000
+    # Another provider's entry without a cache-read price bills cache reads at the input price.
+    monkeypatch.setitem(litellm.model_cost, "together_ai/acme-13b", {**entry, "litellm_provider": "together_ai"})
+    assert tracker.record_usage("acme-13b", usage, provider="together_ai").cost == Decimal(2_100) / 1_000_000

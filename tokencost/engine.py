@@ -9,6 +9,7 @@ tracker, so they depend on this module and not on ``tracker``.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import os
 import time
@@ -31,6 +32,7 @@ from tokencost.providers import provider_of
 from tokencost.recording import Recorder
 from tokencost.scoped import active_budgets
 from tokencost.stores import Store, Totals, store_from_url
+from tokencost.track_args import read_timestamp
 
 if TYPE_CHECKING:
     from tokencost.events import Event
@@ -163,8 +165,10 @@ class Engine:
         reason: str | None = None,
         status: str = "ok",
         admission: Any = None,
+        timestamp: float | dt.datetime | None = None,
     ) -> Event:
-        """Price and record normalized usage (``None`` records the call unpriced with ``reason``)."""
+        """Price and record normalized usage (``None`` records the call unpriced with ``reason``); ``timestamp``
+        is the call's time (epoch seconds or a ``datetime``, default now), for dated prices and the event."""
         event = self.recorder.price_event(
             call_id or f"{self.id_prefix}-{next(self.sequence)}",
             model,
@@ -174,6 +178,7 @@ class Engine:
             status=status,
             reason=reason,
             cache_hit=status == "cache_hit",
+            timestamp=None if timestamp is None else read_timestamp(timestamp),
         )
         return self.recorder.commit(event, active_budgets(), admission if isinstance(admission, Admission) else None)
 
@@ -278,4 +283,5 @@ class Tracking(Protocol):
         reason: str | None = None,
         status: str = "ok",
         admission: Any = None,
+        timestamp: float | dt.datetime | None = None,
     ) -> Event: ...

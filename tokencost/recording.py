@@ -74,10 +74,10 @@ class Recorder:
             self._alerted.clear()
             self._awaiting.clear()
 
-    def lookup(self, model: str, provider: str | None) -> Price | None:
-        """The price of a model, or None (a failing source is logged once and skipped)."""
+    def lookup(self, model: str, provider: str | None, at: float | None = None) -> Price | None:
+        """The price of a model (at the time ``at``, default now), or None (a failing source is logged once)."""
         try:
-            return self.prices.lookup(model, provider)
+            return self.prices.lookup(model, provider, at)
         except Exception as exc:
             self.ledger.warn(f"source:{model}", "tokencost: a price source failed for %s: %s", model, exc)
             return None
@@ -95,9 +95,14 @@ class Recorder:
         cache_hit: bool = False,
         status: str = "ok",
         reason: str | None = None,
+        timestamp: float | None = None,
     ) -> Event:
-        """Return the event of one call, priced from its usage (``None`` usage: unpriced with ``reason``)."""
-        now = self.ledger.clock()
+        """Return the event of one call, priced from its usage (``None`` usage: unpriced with ``reason``).
+
+        ``timestamp``: when the call was made (epoch seconds; default now): the event's time, and the time a
+        dated price (genai-prices) is read at.
+        """
+        now = self.ledger.clock() if timestamp is None else timestamp
         if usage is None:
             return Event(
                 call_id,
@@ -117,9 +122,9 @@ class Recorder:
                 reason, breakdown={"total": usage.billed_units},
             )  # fmt: skip
         try:  # self.lookup(), inlined: this is every call's path
-            price = self.prices.lookup(model, provider)
+            price = self.prices.lookup(model, provider, timestamp)
         except Exception:
-            price = self.lookup(model, provider)  # logs the failing source once
+            price = self.lookup(model, provider, timestamp)  # logs the failing source once
         if price is not None and not cache_hit:
             billed = price.for_call(usage)
             if isinstance(billed, str):

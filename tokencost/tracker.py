@@ -31,6 +31,7 @@ from tokencost.pricing import PriceChain, PriceSource
 from tokencost.providers import provider_of
 from tokencost.scoped import ACTIVE_BUDGETS
 from tokencost.stores import Store, Totals
+from tokencost.track_args import check_track_counts, read_timestamp, track_usage
 from tokencost.usage import Usage
 from tokencost.when import parse_when
 
@@ -391,46 +392,59 @@ class CostTracker(LitellmHooks):
         cache_write_tokens: int = 0,
         reasoning_tokens: int = 0,
         metadata: Mapping[str, Any] | None = None,
+        *,
+        audio_input_tokens: int = 0,
+        audio_output_tokens: int = 0,
+        cache_write_1h_tokens: int = 0,
+        image_input_tokens: int = 0,
+        service_tier: str | None = None,
+        web_search_requests: int = 0,
+        timestamp: float | dt.datetime | None = None,
     ) -> Event:
-        """Record a call made outside litellm and return the recorded ``Event``.
+        """Record a call made outside litellm and return the recorded ``Event`` (it reads like a ``history``
+        entry too: ``event["cost"] == event.cost``). ``tokencost.track_args`` says what each argument means.
 
-        The event reads like a ``history`` entry too: ``event["cost"] == event.cost``.
+        Counts follow OpenAI's convention: ``prompt_tokens`` includes the cache reads and writes and the audio
+        and image input tokens, ``completion_tokens`` the reasoning and audio output tokens;
+        ``cache_write_1h_tokens`` is the 1-hour part of ``cache_write_tokens``. ``service_tier``: ``"flex"``,
+        ``"priority"``, ``"batch"`` or None (standard). ``timestamp``: the call's time (epoch seconds or a
+        ``datetime``), for dated prices and the event's time.
 
-        Counts follow OpenAI's convention: ``prompt_tokens`` includes the cache reads and writes,
-        ``completion_tokens`` includes the reasoning tokens.
-
-        Example::
-
-            tracker.track(model="gpt-4o", prompt_tokens=10_000, completion_tokens=500, cache_read_tokens=8_000)
-            # cost: Decimal("0.02")
+        Example: ``tracker.track("gpt-4o", 10_000, 500, cache_read_tokens=8_000).cost == Decimal("0.02")``
 
         Raises:
-            TypeError: for a model that is not a str, or counts that are not ints.
-            ValueError: for negative counts, or parts larger than the whole.
+            TypeError: for a model that is not a str, counts that are not ints, a bad tier or timestamp type.
+            ValueError: for negative counts, parts larger than the whole, an unknown service tier.
         """
-        if not (
-            type(prompt_tokens) is int
-            and type(completion_tokens) is int
-            and type(cache_read_tokens) is int
-            and type(cache_write_tokens) is int
-            and type(reasoning_tokens) is int
+        if (
+            type(prompt_tokens) is type(completion_tokens) is type(cache_read_tokens) is int
+            and type(cache_write_tokens) is type(reasoning_tokens) is int
             and type(model) is str  # a str subclass takes the slow check, which accepts it
             and model
+            and service_tier is None  # the other dimensions: checked and split by track_usage()
+            and not (audio_input_tokens or audio_output_tokens or cache_write_1h_tokens or image_input_tokens)
+            and not web_search_requests
+            and type(audio_input_tokens) is type(audio_output_tokens) is type(image_input_tokens) is int
+            and type(cache_write_1h_tokens) is type(web_search_requests) is int
         ):
-            _check_track_types(
-                model, prompt_tokens, completion_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens
-            )
+            uncached = prompt_tokens - cache_read_tokens - cache_write_tokens
+            visible = completion_tokens - reasoning_tokens
+            if uncached < 0 or visible < 0 or cache_read_tokens < 0 or cache_write_tokens < 0 or reasoning_tokens < 0:
+                check_track_counts(
+                    prompt_tokens, completion_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens
+                )
+            usage = Usage(uncached, cache_read_tokens, cache_write_tokens, visible, reasoning_tokens)
+        else:
+            usage = track_usage(
+                model, prompt_tokens, completion_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+                audio_input_tokens, audio_output_tokens, cache_write_1h_tokens, image_input_tokens,
+                web_search_requests, service_tier,
+            )  # fmt: skip
         if provider is not None and not isinstance(provider, str):
             raise TypeError("provider must be a str or None")
         if metadata is not None and not isinstance(metadata, Mapping):
             raise TypeError("metadata must be a mapping or None")
-        uncached = prompt_tokens - cache_read_tokens - cache_write_tokens
-        visible = completion_tokens - reasoning_tokens
-        if uncached < 0 or visible < 0 or cache_read_tokens < 0 or cache_write_tokens < 0 or reasoning_tokens < 0:
-            _check_track_counts(
-                prompt_tokens, completion_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens
-            )
-        usage = Usage(uncached, cache_read_tokens, cache_write_tokens, visible, reasoning_tokens)
+        when = None if timestamp is None else read_timestamp(timestamp)
         scope = SCOPE.get()
         # record_usage(), one layer less (this is the hot path of code that records many calls).
         event = self.recorder.price_event(
@@ -439,6 +453,7 @@ class CostTracker(LitellmHooks):
             provider or provider_of(model),
             usage,
             call_metadata(scope, metadata) if metadata or scope else {},
+            timestamp=when,
         )
         return self.recorder.commit(event, ACTIVE_BUDGETS.get(), None)
 
@@ -453,21 +468,17 @@ class CostTracker(LitellmHooks):
         reason: str | None = None,
         status: str = "ok",
         admission: Any = None,
+        timestamp: float | dt.datetime | None = None,
     ) -> Event:
         """Price and record normalized usage (``None`` records the call unpriced with ``reason``).
 
-        The building block of ``track``, ``track_response`` and the SDK wrappers.
+        The building block of ``track``, ``track_response`` and the SDK wrappers. ``timestamp``: the call's
+        time (epoch seconds or a ``datetime``; default now), for dated prices and the event's time.
         """
         return self.engine.record_usage(
-            model,
-            usage,
-            provider=provider,
-            metadata=metadata,
-            call_id=call_id,
-            reason=reason,
-            status=status,
-            admission=admission,
-        )
+            model, usage, provider=provider, metadata=metadata, call_id=call_id, reason=reason, status=status,
+            admission=admission, timestamp=timestamp,
+        )  # fmt: skip
 
     def track_response(
         self,
@@ -544,28 +555,3 @@ class CostTracker(LitellmHooks):
 
     def _totals(self) -> Totals:
         return self.engine.totals()
-
-
-def _check_track_types(model: object, *counts: object) -> None:
-    """Raise the TypeError that names track()'s bad argument."""
-    if not isinstance(model, str) or not model:
-        raise TypeError("model must be a non-empty str")
-    for count, arg in zip(counts, _TRACK_COUNTS, strict=True):
-        if type(count) is not int:
-            raise TypeError(f"{arg} must be an int, not {type(count).__name__}")
-
-
-def _check_track_counts(*counts: int) -> None:
-    """Raise the ValueError that names track()'s bad count."""
-    for count, arg in zip(counts, _TRACK_COUNTS, strict=True):
-        if count < 0:
-            raise ValueError(f"{arg} must not be negative, got {count}")
-    prompt, completion, cache_read, cache_write, reasoning = counts
-    if cache_read + cache_write > prompt:
-        raise ValueError(
-            f"prompt_tokens ({prompt}) is less than cache_read_tokens + cache_write_tokens ({cache_read + cache_write})"
-        )
-    raise ValueError(f"completion_tokens ({completion}) is less than reasoning_tokens ({reasoning})")
-
-
-_TRACK_COUNTS = ("prompt_tokens", "completion_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")

@@ -7,6 +7,7 @@ README's own ``python`` blocks are checked too, as written (tests/test_typing.py
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
@@ -146,6 +147,20 @@ recorded = tracker.track(
     cache_write_tokens=2_000,
     metadata={"user": "alice"},
 )
+dimensions = tracker.track(
+    "gpt-audio",
+    1_000,
+    500,
+    audio_input_tokens=800,
+    audio_output_tokens=400,
+    image_input_tokens=0,
+    cache_write_1h_tokens=0,
+    service_tier="flex",
+    web_search_requests=0,
+    timestamp=dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc),
+)
+assert_type(dimensions, Event)
+assert_type(tracker.record_usage("gpt-4o", Usage(input=10), timestamp=1_764_547_200.0), Event)
 response_event = tracker.track_response("openai", "gpt-4o", {"usage": {"prompt_tokens": 10, "completion_tokens": 2}})
 assert_type(response_event, Event)
 

@@ -31,6 +31,8 @@ class PriceSource(Protocol):
     * ``cacheable = False``: the chain asks it again on every lookup (its answers may change, e.g. files a
       person edits); by default the chain remembers each answer.
     * ``is_pending(model, provider) -> bool``: a price is being looked up and will be announced later.
+    * ``lookup_at(model, provider, when) -> Price | None``: the price at ``when`` (epoch seconds), for a call
+      made at a given time (``track(timestamp=...)``); without it, ``lookup`` answers for every time.
     * ``set_listener(fn)``: the chain passes ``fn(model, provider, price, reason)``; the source calls it when a
       pending lookup ends: with the price found (``reason`` None), or with ``price`` None and the reason.
     """
@@ -75,8 +77,13 @@ class PriceChain:
         with self._lock:
             self._cache.clear()
 
-    def lookup(self, model: str, provider: str | None = None) -> Price | None:
-        """Return the first price a source knows for ``model``, or ``None``."""
+    def lookup(self, model: str, provider: str | None = None, at: float | None = None) -> Price | None:
+        """Return the first price a source knows for ``model`` (at the time ``at``, epoch seconds; default now:
+        a source with ``lookup_at`` is asked for the price at that time), or ``None``.
+
+        Only answers of cacheable sources are remembered; a dated source is not cacheable, so a remembered
+        answer holds at any time.
+        """
         key = (model, provider)
         cached = self._cache.get(key, _MISS)
         if cached is not _MISS:
@@ -85,7 +92,8 @@ class PriceChain:
         cacheable = True
         price: Price | None = None
         for source in self.sources:
-            price = source.lookup(model, provider)
+            lookup_at = None if at is None else getattr(source, "lookup_at", None)
+            price = source.lookup(model, provider) if lookup_at is None else lookup_at(model, provider, at)
             if price is not None:
                 cacheable = cacheable and getattr(source, "cacheable", True)
                 break

@@ -29,6 +29,10 @@ _TIER = re.compile(r"^input_cost_per_token_above_(\d+)k_tokens$")
 _SERVICE_TIERS = {"flex": "_flex", "priority": "_priority", "batch": "_batches"}
 # litellm's default web search context size (what it bills a search at when the request does not say).
 _SEARCH_SIZE = "search_context_size_medium"
+# Providers that bill cache reads at a share of the input price when the map gives no cache-read price:
+# Fireworks serverless bills cached prompt tokens at 50% of the input price (fireworks.ai/docs, prompt caching;
+# litellm's FIREWORKS_AI_DEFAULT_CACHE_READ_RATE_RATIO).
+_DEFAULT_CACHE_READ_SHARE = {"fireworks_ai": Decimal("0.5")}
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -76,6 +80,9 @@ def _price_for(info: dict[str, Any], suffix: str) -> Price | None:
     values = {bucket: _tiered(info, key, suffix) for bucket, key in _FIELDS.items()}
     if values["input"] is None or (suffix and _decimal(info.get("input_cost_per_token" + suffix)) is None):
         return None
+    share = _DEFAULT_CACHE_READ_SHARE.get(str(info.get("litellm_provider")))
+    if share is not None and values["cache_read"] is None:
+        values["cache_read"] = values["input"] * share
     source_url = info.get("source") if isinstance(info.get("source"), str) else None
     search = info.get("search_context_cost_per_query")
     web_search = _decimal(search.get(_SEARCH_SIZE)) if isinstance(search, dict) else None
