@@ -47,8 +47,9 @@ import re
 import zlib
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import litellm
 import pytest
@@ -63,23 +64,67 @@ _TIER = re.compile(r"^input_cost_per_token_above_(\d+)k_tokens$")
 RELATIVE = Decimal("1e-9")
 ABSOLUTE = Decimal("1e-12")
 
-# Where litellm is wrong, or tokencost deliberately differs: (provider or map key, case, reason). A rule matches
-# the cases of that provider or model whose name starts with ``case``; those that differ are not compared (those
-# that agree are); a rule that matches cases but finds no difference any more is reported as stale.
-KNOWN_DIFFERENCES: list[tuple[str, str, str]] = [
+LITELLM = tuple(int(part) for part in re.findall(r"\d+", version("litellm"))[:3])
+
+
+class Known(NamedTuple):
+    """Where litellm is wrong, or tokencost deliberately differs.
+
+    The rule matches the cases whose name starts with ``case`` of the models whose provider or map key is
+    ``where`` (``"*"``: every model), on the litellm releases older than ``before`` (None: every release), and
+    where ``when(map entry, case fields)`` holds (None: always). Matched cases that differ are not compared (those
+    that agree are); a rule that matches cases but finds no difference any more is reported as stale.
+    """
+
+    where: str
+    case: str
+    reason: str
+    before: tuple[int, int, int] | None = None
+    when: Callable[[dict[str, Any], dict[str, Any]], bool] | None = None
+
+
+def _cached_without_price(info: dict[str, Any], fields: dict[str, Any]) -> bool:
+    return bool(fields.get("cached_tokens")) and not _per_token(info, "cache_read_input_token_cost")
+
+
+KNOWN_DIFFERENCES: list[Known] = [
     # litellm's fireworks_ai cost_per_token never passes service_tier on to generic_cost_per_token, so a priority
     # call is billed at the standard price although its own map entry has *_priority prices (Fireworks' priority
     # tier, fireworks.ai/pricing). tokencost bills the map's priority prices.
-    ("fireworks_ai", "priority tier", "litellm's fireworks_ai calculator ignores service_tier"),
+    Known("fireworks_ai", "priority tier", "litellm's fireworks_ai calculator ignores service_tier"),
     # litellm's perplexity cost_per_token (its own calculator) reads only input, cache-read and output prices:
     # the *_above_Nk_tokens tiers of models Perplexity resells (perplexity/openai/gpt-5.4 above 272k...) and
     # their cache-write price are ignored, though its map carries them. tokencost bills the map's prices.
-    ("perplexity", "above ", "litellm's perplexity calculator ignores the long-context tiers of its map"),
-    ("perplexity", "cache write", "litellm's perplexity calculator bills cache writes at the input price"),
+    Known("perplexity", "above ", "litellm's perplexity calculator ignores the long-context tiers of its map"),
+    Known("perplexity", "cache write", "litellm's perplexity calculator bills cache writes at the input price"),
     # The model "perplexity/sonar" of provider perplexity (map key "perplexity/perplexity/sonar", $0.25 / $2.50
     # per million) is priced by litellm as the map's "perplexity/sonar" ($1 / $1): it strips the provider prefix
     # off the key before looking it up. tokencost bills the entry of the model called.
-    ("perplexity/perplexity/sonar", "", "litellm prices perplexity/perplexity/sonar as perplexity/sonar"),
+    Known("perplexity/perplexity/sonar", "", "litellm prices perplexity/perplexity/sonar as perplexity/sonar"),
+    # The oldest supported release (1.98) has calculator bugs fixed by 1.110, where these cases are compared:
+    # cached tokens of an entry without a cache-read price cost $0 there (1.110 and tokencost bill them at the
+    # input price, as the provider does when it publishes no discount);
+    Known(
+        "*",
+        "",
+        "litellm before 1.110 bills cached tokens at $0 when the entry has no cache-read price",
+        before=(1, 110, 0),
+        when=_cached_without_price,
+    ),
+    # Vertex AI's flex and priority tiers (the map's *_flex / *_priority prices) are billed at the standard
+    # price there;
+    Known(
+        "vertex_ai", "flex tier", "litellm before 1.110 bills Vertex AI's flex tier at the standard price", (1, 110, 0)
+    ),
+    Known(
+        "vertex_ai",
+        "priority tier",
+        "litellm before 1.110 bills Vertex AI's priority tier at the standard price",
+        (1, 110, 0),
+    ),
+    # and azure_ai/model_router, called as itself, is billed its flat per-token router fee twice (once as the
+    # entry's input price, once more as the router's flat fee).
+    Known("azure_ai/model_router", "", "litellm before 1.110 bills the model router's fee twice", (1, 110, 0)),
 ]
 
 
@@ -227,6 +272,15 @@ def litellm_cost(model: str, info: dict[str, Any], usage: litellm.Usage, tier: s
     return Decimal(str(prompt)) + Decimal(str(completion))
 
 
+def applies(rule: Known, model: str, info: dict[str, Any], case: str, fields: dict[str, Any]) -> bool:
+    return (
+        rule.where in ("*", info.get("litellm_provider"), model)
+        and case.startswith(rule.case)
+        and (rule.before is None or rule.before > LITELLM)
+        and (rule.when is None or rule.when(info, fields))
+    )
+
+
 def agree(ours: Decimal, theirs: Decimal) -> bool:
     difference = abs(ours - theirs)
     return difference <= ABSOLUTE or difference <= RELATIVE * max(abs(ours), abs(theirs))
@@ -253,9 +307,7 @@ def run(tracker: CostTracker, report: Callable[[str], None] | None = None) -> di
             ours_usage = from_litellm_usage(usage, provider)
             ours_usage.service_tier = tier
             assert ours_usage == expected_buckets(fields), (model, case, ours_usage)
-            known = next(
-                (why for p, c, why in KNOWN_DIFFERENCES if p in (provider, model) and case.startswith(c)), None
-            )
+            known = next((rule.reason for rule in KNOWN_DIFFERENCES if applies(rule, model, info, case, fields)), None)
             try:
                 theirs = litellm_cost(model, info, usage, tier)
             except Exception as exc:
@@ -280,10 +332,10 @@ def run(tracker: CostTracker, report: Callable[[str], None] | None = None) -> di
                 disagreements.append(
                     f"{model} [{case}] via {event.price_source}: ours {ours} litellm {theirs} usage {ours_usage}"
                 )
-    for _, _, why in KNOWN_DIFFERENCES:
+    for rule in KNOWN_DIFFERENCES:
         # A rule whose cases all agree is stale (litellm was fixed); one without cases (an older map) is not.
-        if matched[why] and not skipped[f"known difference ({why})"]:
-            disagreements.append(f"stale known difference (no case differs any more): {why}")
+        if matched[rule.reason] and not skipped[f"known difference ({rule.reason})"]:
+            disagreements.append(f"stale known difference (no case differs any more): {rule.reason}")
     return {"models": len(models), "cases": counts["cases"], "skipped": skipped, "disagreements": disagreements}
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import litellm
 import pytest
+from map_entries import needs
 
 from tokencost import CostTracker, Usage
 
@@ -109,9 +110,12 @@ def test_one_hour_writes_without_a_price_are_not_billed_at_the_five_minute_rate(
     ("tier", "suffix"),
     [("flex", "_flex"), ("priority", "_priority"), ("batch", "_batches"), ("FLEX", "_flex")],
 )
-def test_service_tiers_bill_the_tiers_prices(tracker: CostTracker, tier: str, suffix: str) -> None:
+def test_service_tiers_bill_the_tiers_prices(
+    monkeypatch: pytest.MonkeyPatch, tracker: CostTracker, tier: str, suffix: str
+) -> None:
     """gpt-5 (openai.com/api/pricing): standard $1.25 / $0.125 cached / $10; flex and batch half of it
     ($0.625 / $0.0625 / $5), priority double ($2.50 / $0.25 / $20)."""
+    needs(monkeypatch, "gpt-5")
     event = tracker.track("gpt-5", 10_000, 2_000, cache_read_tokens=4_000, service_tier=tier)
     expected = (
         6_000 * rate("gpt-5", "input_cost_per_token" + suffix)
