@@ -33,6 +33,7 @@ from tokencost.recording import Recorder
 from tokencost.scoped import active_budgets
 from tokencost.stores import Store, Totals, store_from_url
 from tokencost.track_args import read_timestamp
+from tokencost.webhooks import CLOSE_TIMEOUT_S, Webhook
 
 if TYPE_CHECKING:
     from tokencost.events import Event
@@ -125,6 +126,7 @@ class Engine:
         alert_at: tuple[float, ...],
         on_alert: Callable[[str, float, Decimal, Decimal], None] | None,
         raise_on_budget: bool,
+        alert_webhook: Webhook | None = None,
         on_store_error: OnStoreError,
         reservation_ttl: float,
         limit: Decimal | None,
@@ -134,7 +136,13 @@ class Engine:
         self.name = name
         self.ledger = Ledger(store, name, budgets, clock, OnceLog())
         self.recorder = Recorder(
-            self.ledger, PriceChain(sources), on_crossed, alert_at=alert_at, on_alert=on_alert, owner=owner
+            self.ledger,
+            PriceChain(sources),
+            on_crossed,
+            alert_at=alert_at,
+            on_alert=on_alert,
+            webhook=alert_webhook,
+            owner=owner,
         )
         self.enforcer = Enforcer(
             self.ledger,
@@ -223,13 +231,23 @@ class Engine:
         self.calls.closed = self.enforcer.closed = True
 
     def close(self) -> None:
-        """Close the price sources, flush and close the store (after ``stop()``)."""
+        """Close the price sources, flush and close the store, deliver queued alerts (after ``stop()``)."""
         for source in self.recorder.prices.sources:
             close = getattr(source, "close", None)
             if callable(close):
                 close()
         self.ledger.safe("flush", lambda: self.store.flush(5.0))
         self.ledger.safe("close", self.store.close)
+        self.finish_alerts(CLOSE_TIMEOUT_S)
+
+    def finish_alerts(self, timeout: float) -> None:
+        """Give the alert webhook up to ``timeout`` seconds to deliver what is queued, then stop its thread."""
+        webhook = self.recorder.webhook
+        if webhook is not None:
+            try:
+                webhook.close(timeout)
+            except Exception as exc:
+                self.ledger.bug("alert webhook", exc)
 
 
 class Tracking(Protocol):

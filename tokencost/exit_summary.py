@@ -1,5 +1,5 @@
 """At interpreter exit: record the streams still open as broken off, let price lookups land, flush the store,
-and print the tracker's summary on stderr."""
+give queued budget alerts a moment to reach their webhook, and print the tracker's summary on stderr."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ def at_exit(tracker: Tracking) -> None:
             if callable(wait):
                 wait(2.0)
         tracker.ledger.safe("flush", lambda: tracker.store.flush(5.0))
+        tracker.engine.finish_alerts(2.0)
         if tracker.print_summary and (tracker.request_count or tracker.ledger.budgets):
             from rich.console import Console
 

@@ -12,7 +12,7 @@ import dataclasses
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokencost.enforcement import Admission
 from tokencost.events import Event
@@ -23,6 +23,9 @@ from tokencost.scoped import ScopedBudget
 from tokencost.stores import Check
 from tokencost.stores.base import plausible_event
 from tokencost.usage import Usage
+
+if TYPE_CHECKING:
+    from tokencost.webhooks import Webhook
 
 __all__ = ["Recorder"]
 
@@ -37,7 +40,8 @@ class Recorder:
         ledger: the tracker's ledger and budgets.
         prices: the price chain (its listener reprices pending events).
         on_crossed: called once each time a budget scope is crossed.
-        alert_at: budget fractions at which ``on_alert(scope, fraction, spent, limit)`` is called.
+        alert_at: budget fractions at which ``on_alert(scope, fraction, spent, limit)`` is called and
+            ``webhook`` is sent the alert (queued: its own thread posts it).
         owner: the tracker whose ``budget()`` blocks are charged (blocks naming another tracker are not).
     """
 
@@ -49,12 +53,14 @@ class Recorder:
         *,
         alert_at: tuple[float, ...] = (),
         on_alert: Callable[[str, float, Decimal, Decimal], None] | None = None,
+        webhook: Webhook | None = None,
         owner: object = None,
     ) -> None:
         self.ledger = ledger
         self.on_crossed = on_crossed
         self.alert_at = alert_at
         self.on_alert = on_alert
+        self.webhook = webhook
         self.owner = owner
         self._lock = threading.Lock()  # guards _awaiting, _crossed, _alerted
         self._awaiting: dict[tuple[str, str], list[tuple[str, tuple[str, ...], tuple[ScopedBudget, ...]]]] = {}
@@ -290,7 +296,7 @@ class Recorder:
                         first = label not in self._crossed
                         self._crossed.add(label)
                     crossed = crossed or first
-                if limit and self.alert_at and self.on_alert is not None:
+                if limit and self.alert_at and (self.on_alert is not None or self.webhook is not None):
                     before = units - cost
                     for fraction in self.alert_at:
                         mark = fraction * limit
@@ -299,11 +305,22 @@ class Recorder:
                                 if (label, fraction) in self._alerted:
                                     continue
                                 self._alerted.add((label, fraction))
-                            self.ledger.call_user(
-                                "on_alert", self.on_alert, b.label(value), fraction, from_units(units), b.limit_usd
-                            )
+                            self._alert(b.label(value), fraction, from_units(units), b.limit_usd)
         if crossed:
             self.on_crossed()
+
+    def _alert(self, scope: str, fraction: float, spent: Decimal, limit: Decimal | None) -> None:
+        """Tell ``on_alert`` and queue the alert for the webhook (outside the lock; neither may raise here)."""
+        if limit is None:
+            return
+        if self.on_alert is not None:
+            self.ledger.call_user("on_alert", self.on_alert, scope, fraction, spent, limit)
+        webhook = self.webhook
+        if webhook is not None:
+            try:
+                webhook.alert(self.ledger.name, scope, fraction, spent, limit, self.ledger.clock())
+            except Exception as exc:
+                self.ledger.bug("alert webhook", exc)
 
     # -- repricing --------------------------------------------------------------------------------------------
     def reprice(self, model: str, provider: str | None, price: Price | None, reason: str | None) -> None:

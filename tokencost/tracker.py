@@ -33,6 +33,7 @@ from tokencost.scoped import ACTIVE_BUDGETS
 from tokencost.stores import Store, Totals
 from tokencost.track_args import check_track_counts, read_timestamp, track_usage
 from tokencost.usage import Usage
+from tokencost.webhooks import Webhook, as_webhook
 from tokencost.when import parse_when
 
 if TYPE_CHECKING:
@@ -74,8 +75,12 @@ class CostTracker(LitellmHooks):
             when this is ``False``).
         sources: your own price sources (objects with a ``name`` and ``lookup(model, provider) -> Price | None``,
             see ``tokencost.pricing.PriceSource``), asked after ``prices=`` and before litellm's map.
-        alert_at: budget fractions (e.g. ``(0.5, 0.8, 1.0)``) at which ``on_alert`` is called.
+        alert_at: budget fractions (e.g. ``(0.5, 0.8, 1.0)``) at which ``on_alert`` is called and
+            ``alert_webhook`` is posted to.
         on_alert: ``fn(scope, fraction, spent, limit)``, once per threshold per scope and window.
+        alert_webhook: an ``http(s)://`` URL (or a ``tokencost.webhooks.Webhook`` for its options) that each
+            alert is posted to as JSON (Slack's ``{"text": ...}`` for a ``hooks.slack.com`` URL), from a thread
+            of its own: never blocking a call; bounded timeout and retries; failures logged once, never raised.
         on_store_error: ``"allow"`` (default) lets calls through while the store is unreachable, ``"refuse"``
             refuses them (``StoreUnavailableError``, a ``BudgetExceededError``) when a budget must be checked;
             either way the problem is logged once. Without any budget nothing is checked, so nothing is refused.
@@ -104,6 +109,7 @@ class CostTracker(LitellmHooks):
         sources: Iterable[PriceSource] = (),
         alert_at: Sequence[float] = (),
         on_alert: Callable[[str, float, Decimal, Decimal], None] | None = None,
+        alert_webhook: str | Webhook | None = None,
         on_store_error: OnStoreError = "allow",
         clock: Callable[[], float] | None = None,
         reservation_ttl: float = _RESERVATION_TTL_S,
@@ -117,6 +123,9 @@ class CostTracker(LitellmHooks):
         ttl = check_seconds(reservation_ttl, "reservation_ttl")
         self.store_timeout = None if store_timeout is None else check_seconds(store_timeout, "store_timeout")
         alerts = check_alert_at(alert_at)
+        webhook = as_webhook(alert_webhook)
+        if webhook is not None and not alerts:
+            raise ValueError("alert_webhook needs alert_at: the budget fractions at which to post, such as (0.8,)")
         # A unique public attribute: litellm de-duplicates loggers by class and public attributes.
         self.tracker_id = uuid.uuid4().hex
         self.name = name
@@ -140,6 +149,7 @@ class CostTracker(LitellmHooks):
             on_crossed=self._on_crossed,
             alert_at=alerts,
             on_alert=on_alert,
+            alert_webhook=webhook,
             raise_on_budget=bool(raise_on_budget),
             on_store_error=on_store_error,
             reservation_ttl=ttl,
@@ -305,7 +315,8 @@ class CostTracker(LitellmHooks):
         return await asyncio.to_thread(self.flush, timeout)
 
     def close(self) -> None:
-        """Stop tracking, flush and close the store; return litellm to the state this tracker found.
+        """Stop tracking, flush and close the store, give queued alerts up to 5 s to reach the webhook; return
+        litellm to the state this tracker found.
 
         The tracker leaves every litellm callback list; once no tracker is left, tokencost's pre-call rule, its
         filter on the ``LiteLLM`` logger and its patches of litellm's logging executor and worker are removed,
@@ -366,6 +377,11 @@ class CostTracker(LitellmHooks):
     @on_alert.setter
     def on_alert(self, fn: Callable[[str, float, Decimal, Decimal], None] | None) -> None:
         self.recorder.on_alert = fn
+
+    @property
+    def alert_webhook(self) -> Webhook | None:
+        """The webhook alerts are posted to (its ``host``, ``delivered`` and ``failed`` counts), or None."""
+        return self.recorder.webhook
 
     @property
     def closed(self) -> bool:

@@ -5,15 +5,17 @@ Routes (OpenAPI at ``/docs`` and ``/openapi.json``):
 * ``GET /health``: 200 when the store answers, 503 when it does not.
 * ``POST /track``: price and record a call made anywhere (Bearer token when one is set).
 * ``GET /summary``, ``GET /recent``, ``GET /models``, ``GET /budgets``: reads.
+* ``GET /metrics``: the ledger in Prometheus' text format (``metrics``), a read like the others.
 * ``GET /``: the dashboard; ``GET /dashboard/fragment``: its charts, which the page re-fetches every few seconds.
 
 Money leaves the server as decimal strings (``"0.02"``), never as JSON floats. Every text a client or a worker
 wrote (model names, metadata) is HTML-escaped before it reaches the dashboard.
 
 The parts: ``routes`` (the routes), ``schemas`` (request and response models, enforced), ``shapes`` (store
-objects into response bodies), ``prices`` (the ``/models`` rows), ``dashboard`` (the dashboard's data),
-``charts`` and ``render`` (its SVG and HTML, from ``templates/`` and ``static/``), ``middleware`` (body limit,
-``Host`` check, token), ``watched`` (failed writes and outages). This module builds the app and serves it.
+objects into response bodies), ``prices`` (the ``/models`` rows), ``metrics`` (the ``/metrics`` exposition),
+``dashboard`` (the dashboard's data), ``charts`` and ``render`` (its SVG and HTML, from ``templates/`` and
+``static/``), ``middleware`` (body limit, ``Host`` check, token), ``watched`` (failed writes and outages). This
+module builds the app and serves it.
 """
 
 from __future__ import annotations

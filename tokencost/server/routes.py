@@ -15,12 +15,14 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import FastAPI, Query
 from fastapi.exceptions import HTTPException, RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from tokencost.budgets import BudgetLine, budget_lines
+from tokencost.errors import MissingExtraError
 from tokencost.events import Event
 from tokencost.reports import Summary, build_summary
 from tokencost.server.dashboard import DashboardData, collect
+from tokencost.server.metrics import LedgerMetrics, metrics_text, read_metrics
 from tokencost.server.middleware import MAX_BODY_BYTES, READ_COOKIE, read_guards, write_guards
 from tokencost.server.prices import known_prices
 from tokencost.server.render import down_fragment, render_fragment, render_page, security_headers
@@ -267,6 +269,25 @@ def _add_api(app: FastAPI, served: Served) -> None:
         """Return every budget scope the ledger's trackers declared, in its current window."""
         lines: list[BudgetLine] = read("budgets", lambda: budget_lines(store, name))
         return respond(BudgetsOut, {"ledger": name, "budgets": [budget_json(line) for line in lines]})
+
+    @_route(
+        app,
+        "GET",
+        "/metrics",
+        dependencies=reads,
+        response_class=PlainTextResponse,
+        responses={501: {"model": ErrorOut}, 503: {"model": ErrorOut}},
+        tags=["metrics"],
+    )
+    def get_metrics() -> Response:
+        """Return the ledger in Prometheus' text format: spend, calls and tokens in total and per model, user and
+        tag; each budget scope's spent, limit and remaining (``tokencost.server.metrics`` lists the series)."""
+        data: LedgerMetrics = read("metrics", lambda: read_metrics(store, name))
+        try:
+            body, content_type = metrics_text(data)
+        except MissingExtraError as exc:
+            raise HTTPException(501, str(exc)) from None
+        return Response(body, media_type=content_type)
 
 
 def _add_dashboard(app: FastAPI, served: Served) -> None:
