@@ -1,10 +1,12 @@
-"""The dashboard in a real headless Chromium: it draws the seeded data, shows hostile names as text, and refreshes.
+"""The dashboard in a real headless Chromium: it draws the seeded data, shows hostile names as text, refreshes
+the view its URL asks for, leads from a bar to its calls, and reads on a 390 px phone as on a 1280 px screen.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``/usr/bin/chromium``, ``/usr/bin/chromedriver``) and
 selenium. Locally a missing browser skips these tests; under ``CI=true`` it fails them.
 
-``TOKENCOST_SCREENSHOT=docs/dashboard.png pytest tests/test_dashboard_browser.py`` also saves the README's
-screenshot of a demo ledger.
+``TOKENCOST_SCREENSHOT=docs/dashboard.png pytest tests/test_dashboard_browser.py -k screenshot`` also saves the
+README's screenshots of a demo ledger (at a fixed date): the page at 1280 px there, and at 390 px beside it as
+``dashboard-phone.png``.
 """
 
 from __future__ import annotations
@@ -112,23 +114,26 @@ def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrom
         browser.quit()
 
 
-def seed_worker(url: str, *, name: str = "default", days: int = 5, seed: int = 7) -> int:
-    """Record calls over the last ``days`` days from a worker's tracker sharing the store; return how many."""
+def seed_worker(url: str, *, name: str = "default", days: int = 5, seed: int = 7, today: float | None = None) -> int:
+    """Record calls over the last ``days`` days up to ``today`` (midnight UTC; default: today's) from a worker's
+    tracker sharing the store; return how many."""
     rng = random.Random(seed)
     # Calls from 01:00 UTC on each of the last ``days`` UTC dates (later today is fine: only the date matters
     # to the charts), so the days drawn do not depend on the time of day the test runs.
-    today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    if today is None:
+        today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
     now = [today - (days - 1) * DAY]
     worker = CostTracker(
         store=url,
         name=name,
         print_summary=False,
-        budgets=[Budget(limit_usd=25, window="month"), Budget(limit_usd="1.5", window="day", per="user")],
+        budgets=[Budget(limit_usd=20, window="month"), Budget(limit_usd="1.5", window="day", per="user")],
         clock=lambda: now[0],
     )
     models = ("gpt-4o", "claude-sonnet-4-5", "gpt-4o-mini", "o3")
     endpoints = ("/chat", "/summarize", "/search", "/classify")
     users = ("alice", "bob", "carol")
+    tags = ((), ("batch",), ("eval",), ("batch", "eu"))
     count = 0
     for day in range(days):
         now[0] = today - (days - 1 - day) * DAY + 3_600
@@ -136,12 +141,17 @@ def seed_worker(url: str, *, name: str = "default", days: int = 5, seed: int = 7
             now[0] += rng.randrange(60, 900)
             model = rng.choice(models)
             prompt = rng.randrange(2_000, 40_000)
+            tagged = rng.choice(tags)
             worker.track(
                 model=model,
                 prompt_tokens=prompt,
                 completion_tokens=rng.randrange(200, 4_000),
                 cache_read_tokens=prompt // 2 if model != "o3" else 0,
-                metadata={"endpoint": rng.choice(endpoints), "user": rng.choice(users)},
+                metadata={
+                    "endpoint": rng.choice(endpoints),
+                    "user": rng.choice(users),
+                    **({"tags": list(tagged)} if tagged else {}),
+                },
             )
             count += 1
     worker.flush()
@@ -269,24 +279,151 @@ def test_page_survives_a_server_outage(driver: webdriver.Chrome, tmp_path: Path)
     assert outage["marks"] == drawn
 
 
+# -- filters and drill-down at 1280 px ----------------------------------------------------------------------------
+def test_the_filter_form_puts_the_view_in_the_url_and_the_refresh_keeps_it(
+    driver: webdriver.Chrome, seeded: tuple[str, int]
+) -> None:
+    """Filtering from the form gives a URL that holds the view; the page refreshes that view, not the whole ledger."""
+    base, _ = seeded
+    driver.get(f"{base}/?refresh=1")
+    field = driver.find_element(By.CSS_SELECTOR, 'form.filters input[name="model"]')
+    field.send_keys("o3")
+    driver.find_element(By.CSS_SELECTOR, "form.filters button").click()
+    wait_for(driver, lambda d: "model=o3" in d.current_url)
+    assert "refresh=1" in driver.current_url
+    assert len(marks(driver, "by-model")) == 1
+    driver.execute_script("window.tokencostMarker = 7;")
+    probe = "filtered-out-probe"
+    register_price(probe, input_per_mtok=1, output_per_mtok=2)
+    post(base, model=probe, prompt_tokens=1_000, completion_tokens=100)
+    post(base, model="o3", prompt_tokens=1_000, completion_tokens=100, endpoint="/o3-probe")
+    shown = wait_for_state(driver, lambda state: "/o3-probe" in state["recent"])
+    assert driver.execute_script("return window.tokencostMarker") == 7  # refreshed in place
+    assert probe not in shown["recent"]
+    assert shown["marks"] == 1
+    chip = driver.find_element(By.CSS_SELECTOR, ".chips a.chip")
+    assert "model=o3" in chip.text
+    chip.click()
+    wait_for(driver, lambda d: "model=o3" not in d.current_url)
+    assert len(marks(driver, "by-model")) > 1
+
+
+def test_a_bar_leads_to_its_calls(driver: webdriver.Chrome, seeded: tuple[str, int]) -> None:
+    """Clicking a model's bar opens the calls view of that model; clicking a day's segment, of that day too."""
+    base, _ = seeded
+    driver.get(f"{base}/?refresh=60")
+    bar = driver.find_elements(By.CSS_SELECTOR, "#by-model svg a rect.mark")[0]
+    model = bar.find_element(By.TAG_NAME, "title").get_attribute("textContent").split(" · ")[0]
+    bar.click()
+    wait_for(driver, lambda d: "/calls?" in d.current_url)
+    rows = driver.find_elements(By.CSS_SELECTOR, "#calls tbody tr")
+    assert rows
+    assert {row.find_elements(By.TAG_NAME, "td")[1].get_attribute("title") for row in rows} == {model}
+    driver.get(f"{base}/?refresh=60")
+    segment = max(marks(driver, "daily"), key=lambda rect: rect.rect["height"])
+    title = segment.find_element(By.TAG_NAME, "title").get_attribute("textContent")
+    day, seg_model = title.split(" · ")[:2]
+    segment.click()
+    wait_for(driver, lambda d: "/calls?" in d.current_url)
+    assert f"since={day}&until={day}" in driver.current_url
+    rows = driver.find_elements(By.CSS_SELECTOR, "#calls tbody tr")
+    assert rows
+    for row in rows:
+        cells = row.find_elements(By.TAG_NAME, "td")
+        assert cells[0].text.startswith(day)
+        assert cells[1].get_attribute("title") == seg_model
+
+
+# -- layout at 1280 and 390 px ------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def viewport(driver: webdriver.Chrome, width: int, height: int = 844) -> Iterator[None]:
+    """Emulate a ``width`` px wide screen (a phone's at 390: mobile, the page's viewport meta honoured)."""
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600},
+    )
+    try:
+        yield
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+LAYOUT = """
+const width = document.documentElement.clientWidth;
+const shown = (el) => getComputedStyle(el).display !== "none" && el.getBoundingClientRect().width > 0;
+const texts = [...document.querySelectorAll("svg.chart text")].filter(shown);
+const px = (t) => parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a;
+const days = [...document.querySelectorAll("#daily svg text.day")].filter(shown)
+  .map((t) => t.getBoundingClientRect()).sort((a, b) => a.left - b.left);
+const overlaps = days.slice(1).filter((box, i) => box.left < days[i].right).length;
+const table = document.querySelector(".scroll");
+const cost = [...document.querySelectorAll(".recent .cost, #calls .cost")].map((c) => c.getBoundingClientRect());
+return {
+  viewport: window.innerWidth,
+  width: width,
+  pageWidth: Math.max(document.documentElement.scrollWidth, document.body.scrollWidth),
+  smallestText: Math.min(...texts.map(px)),
+  texts: texts.length,
+  dayLabels: days.length,
+  overlaps: overlaps,
+  tableOverflows: table ? table.scrollWidth > table.clientWidth : null,
+  costCells: cost.length,
+  costHidden: cost.filter((b) => b.width === 0 || b.left < 0 || b.right > width + 0.5).length,
+};
+"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_page_reads_at_each_width(driver: webdriver.Chrome, seeded: tuple[str, int], width: int) -> None:
+    """No sideways scroll of the page, chart text at 11 px or more (never scaled down), day labels apart, and the
+    cost column in view; at 390 px the calls table scrolls inside its card instead of widening the page."""
+    base, _ = seeded
+    with viewport(driver, width):
+        for path in ("/?refresh=60", "/calls?limit=30"):
+            driver.get(base + path)
+            layout = dict(driver.execute_script(LAYOUT))
+            assert layout["viewport"] == width, path
+            assert layout["pageWidth"] <= layout["width"], (path, layout)  # the width inside any scrollbar
+            assert layout["costCells"] > 1, path
+            assert layout["costHidden"] == 0, (path, layout)
+            if path.startswith("/?"):
+                assert layout["texts"] > 10
+                assert layout["smallestText"] >= 11, layout
+                assert layout["dayLabels"] >= 2
+                assert layout["overlaps"] == 0, layout
+            if width == 390:
+                assert layout["tableOverflows"] is True, (path, layout)
+
+
+DEMO_TODAY = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc).timestamp()
+DEMO_NOW = DEMO_TODAY + 15 * 3_600  # 15:00 UTC, after the day's calls
+
+
+def _grow_to_fit(driver: webdriver.Chrome, width: int) -> None:
+    """Make the viewport as tall as the page, so a screenshot holds all of it."""
+    height = int(driver.execute_script("return document.documentElement.scrollHeight"))
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": min(height, 6000), "deviceScaleFactor": 1, "mobile": width < 600},
+    )
+
+
 def test_demo_dashboard_screenshot(driver: webdriver.Chrome, tmp_path: Path) -> None:
-    """A two-week demo ledger renders fully; with TOKENCOST_SCREENSHOT set, the page is saved as a PNG there."""
+    """A two-week demo ledger renders fully; with TOKENCOST_SCREENSHOT set, the page is saved as a PNG there at
+    1280 px, and beside it (``-phone``) at 390 px."""
     url = f"sqlite:///{tmp_path / 'demo.db'}"
-    seed_worker(url, name="demo", days=14, seed=11)
-    with live_server(create_app(url, name="demo")) as base:
-        driver.get(f"{base}/?refresh=60")
-        assert len({r.get_attribute("x") for r in marks(driver, "daily")}) == 14
+    seed_worker(url, name="demo", days=14, seed=11, today=DEMO_TODAY)
+    with live_server(create_app(url, name="demo", clock=lambda: DEMO_NOW)) as base:
         target = os.environ.get("TOKENCOST_SCREENSHOT")
-        if target:
-            for _ in range(3):  # grow the window until the whole page fits in the viewport
-                height = driver.execute_script("return document.documentElement.scrollHeight")
-                inner = driver.execute_script("return window.innerHeight")
-                if int(inner) >= int(height):
-                    break
-                size = driver.get_window_size()
-                driver.set_window_size(1280, min(size["height"] + int(height) - int(inner) + 8, 3000))
-            shot = tmp_path / "dashboard.png"
-            assert driver.save_screenshot(str(shot))
-            Path(target).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(shot, target)
-            driver.set_window_size(1280, 1100)
+        for width, suffix in ((1280, ""), (390, "-phone")):
+            with viewport(driver, width):
+                driver.get(f"{base}/?refresh=60")
+                assert len({r.get_attribute("x") for r in marks(driver, "daily")}) == 14
+                assert "Runs out" in driver.find_element(By.ID, "budgets").text
+                if target:
+                    _grow_to_fit(driver, width)
+                    shot = tmp_path / f"dashboard{suffix}.png"
+                    assert driver.save_screenshot(str(shot))
+                    out = Path(target)
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(shot, out.with_name(f"{out.stem}{suffix}{out.suffix}"))

@@ -50,7 +50,7 @@ def test_a_read_token_protects_reads_and_the_dashboard() -> None:
     """With a read token every read but /health needs it (or the write token); the dashboard keeps it in a cookie."""
     with TestClient(create_app("memory://", token="w-secret", read_token="r-secret")) as c:
         assert c.get("/health").status_code == 200
-        for path in ("/summary", "/recent", "/budgets", "/models", "/", "/dashboard/fragment"):
+        for path in ("/summary", "/recent", "/budgets", "/models", "/", "/dashboard/fragment", "/calls"):
             assert c.get(path).status_code == 401, path
             assert c.get(path, headers={"Authorization": "Bearer r-secret"}).status_code == 200, path
             assert c.get(path, headers={"Authorization": "Bearer w-secret"}).status_code == 200, path
@@ -63,6 +63,7 @@ def test_a_read_token_protects_reads_and_the_dashboard() -> None:
         assert "tokencost_read" in page.headers["set-cookie"]
         assert "HttpOnly" in page.headers["set-cookie"]
         assert c.get("/dashboard/fragment").status_code == 200  # the cookie the page got
+        assert c.get("/calls").status_code == 200  # where its bars lead
     with TestClient(create_app("memory://")) as c:
         assert c.get("/summary").status_code == 200  # no read token: reads are open
 

@@ -137,7 +137,7 @@ def test_auth_is_checked_before_validation(authed: TestClient) -> None:
 
 def test_reads_are_open_with_a_token_set(authed: TestClient) -> None:
     """Only writes need the token: the dashboard and the read API stay readable."""
-    for path in ("/health", "/summary", "/recent", "/models", "/budgets", "/", "/dashboard/fragment"):
+    for path in ("/health", "/summary", "/recent", "/models", "/budgets", "/", "/dashboard/fragment", "/calls"):
         assert authed.get(path).status_code == 200, path
 
 
@@ -449,7 +449,7 @@ def test_store_down_gives_503(tmp_path: Path) -> None:
         health = c.get("/health")
         assert health.status_code == 503
         assert health.json()["status"] == "unavailable"
-        for path in ("/summary", "/recent", "/budgets", "/dashboard/fragment", "/"):
+        for path in ("/summary", "/recent", "/budgets", "/dashboard/fragment", "/", "/calls"):
             assert c.get(path).status_code == 503, path
         tracked = c.post("/track", json=call())
         assert tracked.status_code == 503
@@ -490,16 +490,17 @@ def test_dashboard_draws_marks_for_the_data(client: TestClient) -> None:
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     html = page.text
-    for section in ("daily", "by-model", "by-endpoint", "budgets", "recent"):
+    for section in ("daily", "by-model", "by-user", "by-tag", "by-endpoint", "budgets", "recent"):
         assert f'id="{section}"' in html
     marks = re.findall(r'<rect class="mark', html)
-    # 3 models stacked on today's bar + 3 model bars + 3 endpoint bars (/chat, /sum, none).
-    assert len(marks) == 9
+    # 3 models stacked on today's bar + 3 model bars + 3 user bars (alice, bob, none) + 4 tag bars (a, b, c,
+    # none) + 3 endpoint bars (/chat, /sum, none).
+    assert len(marks) == 16
     assert html.count("<tr>") == 1 + 4
-    assert 'data-src="dashboard/fragment?days=14"' in html
+    assert 'data-src="dashboard/fragment"' in html
     fragment = client.get("/dashboard/fragment")
     assert fragment.status_code == 200
-    assert len(re.findall(r'<rect class="mark', fragment.text)) == 9
+    assert len(re.findall(r'<rect class="mark', fragment.text)) == 16
     assert "<html" not in fragment.text
 
 
@@ -623,33 +624,44 @@ def test_a_response_that_does_not_match_its_model_is_a_server_error(monkeypatch:
 
 def test_dashboard_data_is_collected_apart_from_its_drawing() -> None:
     """collect() does the store reads of one refresh; render_fragment() draws plain data, with no store at all."""
+    from tokencost.reports import Summary, SummaryRow
     from tokencost.server.dashboard import DashboardData, collect
     from tokencost.server.render import render_fragment
-    from tokencost.stores import Group, Totals, store_from_url
+    from tokencost.server.view import read_view
+    from tokencost.stores import store_from_url
+    from tokencost.where import Where
 
     now = dt.datetime(2026, 11, 30, 12, tzinfo=dt.timezone.utc).timestamp()
     store = store_from_url("memory://")
     tracker = CostTracker(store=store, print_summary=False, linkup_api_key=False)
     tracker.track(model="gpt-4o", prompt_tokens=10_000, completion_tokens=500, metadata={"endpoint": "/chat"})
-    data = collect(store, "default", 3, time.time())
+    data = collect(store, "default", read_view(since=None, until=None, days=3, where=Where(), now=time.time()))
     assert len(data.days) == 3
-    assert data.totals.requests == 1
-    assert [g.key for g in data.by_model] == ["gpt-4o"]
+    assert data.summary.requests == 1
+    assert [r.key for r in data.breakdowns["model"]] == ["gpt-4o"]
     assert [e.model for e in data.recent] == ["gpt-4o"]
     tracker.close()
 
-    from tokencost.money import to_units
-
-    units = to_units(Decimal("0.02"))
-    group = Group(key="m<1>", requests=2, cost_units=units)
+    cost = Decimal("0.02")
+    row = SummaryRow(key="m<1>", requests=2, cost_usd=cost, share=Decimal(1))
+    summary = Summary(
+        ledger="x",
+        by="model",
+        total_usd=cost,
+        requests=2,
+        unpriced=0,
+        saved_by_cache_usd=Decimal(0),
+        tokens=dict.fromkeys(("input", "cache_read", "cache_write", "output", "reasoning"), 0),
+        rows=(row,),
+    )
+    view = read_view(since=None, until=None, days=2, where=Where(), now=now)
     drawn = DashboardData(
         ledger="x",
-        now=now,
-        totals=Totals(requests=2, cost_units=units),
+        view=view,
+        summary=summary,
         days=["2026-11-29", "2026-11-30"],
-        per_day={"2026-11-30": [("m<1>", units)]},
-        by_model=[group],
-        by_endpoint=[],
+        per_day={"2026-11-30": [("m<1>", cost)]},
+        breakdowns={"model": (row,), "user": (), "tag": (), "endpoint": ()},
         budgets=[],
         recent=[],
     )
@@ -663,12 +675,12 @@ def test_dashboard_data_is_collected_apart_from_its_drawing() -> None:
 
 def test_a_drawing_bug_is_a_server_error_not_a_store_outage(monkeypatch: pytest.MonkeyPatch) -> None:
     """Only the store reads of the dashboard count as an outage (503); a failure drawing them is a 500."""
-    from tokencost.server import routes
+    from tokencost.server import dashboard_routes
 
     def broken(data: Any) -> str:
         raise RuntimeError("drawing failed")
 
-    monkeypatch.setattr(routes, "render_fragment", broken)
+    monkeypatch.setattr(dashboard_routes, "render_fragment", broken)
     with TestClient(create_app("memory://"), raise_server_exceptions=False) as c:
         assert c.get("/").status_code == 500
         assert c.get("/dashboard/fragment").status_code == 500
@@ -687,6 +699,10 @@ def test_dashboard_assets_are_package_data(client: TestClient) -> None:
         "templates/recent_row.html",
         "templates/stat.html",
         "templates/down.html",
+        "templates/error.html",
+        "templates/filters.html",
+        "templates/calls.html",
+        "templates/calls_body.html",
         "static/dashboard.css",
         "static/dashboard.js",
     ):

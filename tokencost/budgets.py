@@ -123,6 +123,14 @@ class Budget:
             start = start.replace(day=1)
         return start.timestamp()
 
+    def window_end(self, timestamp: float) -> float | None:
+        """Return when the window holding ``timestamp`` ends, the next one's start (None for ``"total"``)."""
+        start = self.window_start(timestamp)
+        if start is None:
+            return None
+        # Past any DST shift of a day (23 to 25 hours) and any month's length, inside the next window.
+        return self.window_start(start + (36 * 3600 if self.window == "day" else 32 * 86_400))
+
     def values(self, model: str, metadata: Mapping[str, Any]) -> list[str]:
         """Return the scope values a call falls in (none when it lacks the ``per`` key)."""
         if self.per is None:
@@ -203,6 +211,14 @@ class BudgetLine:
     strict: bool
     reserved_usd: Decimal = Decimal(0)
     """What strict reservations of calls in flight (or of crashed workers, until they expire) hold."""
+    per: str | None = None
+    """The budget's ``per`` key (None: all calls together)."""
+    value: str = "*"
+    """The scope's value of ``per`` (``"alice"``), ``"*"`` without one."""
+    window_start: float | None = None
+    """When the current window began (epoch seconds); None for ``"total"``."""
+    window_end: float | None = None
+    """When the current window ends; None for ``"total"``."""
 
     @property
     def exceeded(self) -> bool:
@@ -260,6 +276,10 @@ def budget_lines(
                     tokens,
                     b.strict,
                     from_units(reserved),
+                    per=b.per,
+                    value=value,
+                    window_start=since,
+                    window_end=b.window_end(now),
                 )
             )
     return lines

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import datetime as dt
 import itertools
 import json
@@ -47,6 +48,7 @@ from tokencost.stores.base import NONE_KEY, Group, Store, Totals
 from tokencost.stores.grouping import add_sums, day_key, event_groups, ranked_groups, sums_of
 from tokencost.usage import BUCKETS, Usage
 from tokencost.when import describe_when, parse_range, parse_when
+from tokencost.where import Where
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, JustifyMethod, RenderResult
@@ -54,19 +56,23 @@ if TYPE_CHECKING:
 __all__ = [
     "BUILTIN_KEYS",
     "EXPORT_FIELDS",
+    "KEY_JOIN",
     "Alternative",
     "Summary",
     "SummaryRow",
     "WhatIf",
     "WhatIfRow",
     "budget_dict",
+    "build_summaries",
     "build_summary",
     "check_group_key",
     "check_ledger",
     "export_events",
     "export_record",
+    "grouped",
     "iter_events",
     "metadata_keys",
+    "newest_events",
     "open_store",
     "parse_when",
     "report",
@@ -526,7 +532,8 @@ class Summary:
 
 
 _PERIODS = ("day", "month")
-_JOIN = " · "
+KEY_JOIN = " · "
+"""What joins the values of a combination's group key (``--by day,model``: ``2026-12-01 · gpt-4o``)."""
 
 
 def split_keys(by: object) -> list[str]:
@@ -549,20 +556,103 @@ def _event_keys(event: Event, key: str) -> list[str]:
     return event_groups(event, key)
 
 
-def _groups(store: Store, ledger: str, keys: Sequence[str], start: float | None, stop: float | None) -> list[Group]:
-    """The groups of one key (``month`` from the store's days), or of each combination of several keys."""
+def _group_sums(group: Group) -> list[int]:
+    return [getattr(group, f.name) for f in fields(Totals)]
+
+
+def _store_groups(
+    store: Store, ledger: str, keys: Sequence[str], start: float | None, stop: float | None
+) -> list[Group] | None:
+    """The groups the store can aggregate itself: one key, ``month`` (from days), ``day`` with one other key (an
+    aggregate per day with calls); None for the combinations only the calls can tell."""
     if len(keys) == 1 and keys[0] != "month":
         return store.aggregate(ledger, keys[0], start, stop)
     sums: dict[str, list[int]] = {}
     if keys == ["month"]:
         for group in store.aggregate(ledger, "day", start, stop):
-            add_sums(sums, group.key[:7], [getattr(group, f.name) for f in fields(Totals)])
+            add_sums(sums, group.key[:7], _group_sums(group))
         return ranked_groups(sums.items())
-    for event in iter_events(store, ledger, start, stop):
-        one = sums_of([event])
-        for combo in itertools.product(*(_event_keys(event, key) for key in keys)):
-            add_sums(sums, _JOIN.join(combo), one)
+    if len(keys) != 2 or keys[0] != "day" or keys[1] in _PERIODS:
+        return None
+    for day in store.aggregate(ledger, "day", start, stop):
+        lo = _day_start(day.key)
+        if lo is None:
+            return None
+        hi = lo + _DAY_S
+        lo, hi = max(lo, start if start is not None else lo), min(hi, stop if stop is not None else hi)
+        for group in store.aggregate(ledger, keys[1], lo, hi):
+            add_sums(sums, day.key + KEY_JOIN + group.key, _group_sums(group))
     return ranked_groups(sums.items())
+
+
+def grouped(
+    store: Store,
+    ledger: str,
+    bys: Sequence[Sequence[str]],
+    start: float | None = None,
+    stop: float | None = None,
+    where: Where | None = None,
+) -> list[list[Group]]:
+    """Group the calls of ``[start, stop)`` that ``where`` matches by each key list of ``bys``, in ``aggregate()``
+    order (most expensive first).
+
+    ``["user"]`` groups by user, ``["day", "model"]`` by each day and model (keys joined by ``KEY_JOIN``). The
+    store aggregates what it can; the rest (and everything when ``where`` filters) comes from one read of the
+    calls, shared by every key list.
+
+    Raises:
+        StoreError: when the store fails.
+    """
+    results: list[list[Group] | None] = [None] * len(bys)
+    if not where:
+        results = [_store_groups(store, ledger, keys, start, stop) for keys in bys]
+    pending = [i for i, found in enumerate(results) if found is None]
+    if pending:
+        sums: list[dict[str, list[int]]] = [{} for _ in pending]
+        for event in iter_events(store, ledger, start, stop):
+            if where and not where.matches(event):
+                continue
+            one = sums_of([event])
+            for acc, i in zip(sums, pending, strict=True):
+                for combo in itertools.product(*(_event_keys(event, key) for key in bys[i])):
+                    add_sums(acc, KEY_JOIN.join(combo), one)
+        for acc, i in zip(sums, pending, strict=True):
+            results[i] = ranked_groups(acc.items())
+    return [found or [] for found in results]
+
+
+def newest_events(
+    store: Store,
+    ledger: str,
+    limit: int,
+    start: float | None = None,
+    stop: float | None = None,
+    where: Where | None = None,
+) -> list[Event]:
+    """Return the newest ``limit`` calls of ``[start, stop)`` that ``where`` matches, newest first.
+
+    Filtered, the calls are read a day at a time from the newest day, until ``limit`` match.
+
+    Raises:
+        StoreError: when the store fails.
+    """
+    if not where:
+        return list(reversed(store.events(ledger, start, stop, limit=limit)))
+    days = sorted((g.key for g in store.aggregate(ledger, "day", start, stop)), reverse=True)
+    bounds = [_day_start(day) for day in days]
+    if any(lo is None for lo in bounds):  # pragma: no cover - a store's day keys are ISO dates
+        bounds, days = [None], ["all"]
+    found: list[Event] = []
+    model = where.get("model")
+    for lo in bounds:
+        lo_ = start if lo is None else max(lo, start if start is not None else lo)
+        hi = stop if lo is None else min(lo + _DAY_S, stop if stop is not None else lo + _DAY_S)
+        for event in reversed(store.events(ledger, lo_, hi, model=model)):
+            if where.matches(event):
+                found.append(event)
+                if len(found) >= limit:
+                    return found
+    return found
 
 
 def _periods(first: str, last: str, by: str) -> list[str]:
@@ -592,6 +682,7 @@ def build_summary(
     by: str = "model",
     since: object = None,
     until: object = None,
+    where: Where | None = None,
     budgets: Sequence[Budget] | None = None,
     now: float | None = None,
     top: int | None = None,
@@ -606,6 +697,7 @@ def build_summary(
             metadata key; several keys joined by commas (``"user,model"``) group by each combination.
         since, until: bounds (epoch seconds, datetime, date, ISO text, ``7d``, ``yesterday``; see
             ``tokencost.when``); not with ``window``.
+        where: only the calls these filters match (``tokencost.where``); totals are theirs too.
         budgets: the budgets to show; None reads the ones the tracker saved in the store.
         now: the current time (epoch seconds), for the window and budget windows.
         top: keep only this many rows: the most expensive, or by ``day``/``month`` the latest (totals are
@@ -615,10 +707,38 @@ def build_summary(
         ValueError: for an unknown window, ``window`` together with ``since``/``until``, a bad time or ``top``.
         StoreError: when the store fails.
     """
-    keys = split_keys(by)
-    by = ",".join(keys)
     if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
         raise ValueError(f"top must be a positive int, got {top!r}")
+    by = ",".join(split_keys(by))
+    summary = build_summaries(
+        store, ledger, [by], window=window, since=since, until=until, where=where, budgets=budgets, now=now
+    )[by]
+    if top is None:
+        return summary
+    rows = summary.rows[-top:] if by in _PERIODS else summary.rows[:top]
+    return dataclasses.replace(summary, rows=rows)
+
+
+def build_summaries(
+    store: Store,
+    ledger: str,
+    bys: Sequence[str],
+    *,
+    window: str | None = None,
+    since: object = None,
+    until: object = None,
+    where: Where | None = None,
+    budgets: Sequence[Budget] | None = None,
+    now: float | None = None,
+) -> dict[str, Summary]:
+    """Summarize the same calls grouped several ways (``["model", "user", "day,model"]``) with one read of the
+    store: ``build_summary`` for each ``by``, keyed by it (as ``split_keys`` joins it back: ``"day,model"``).
+
+    Raises:
+        ValueError: for an unknown window, ``window`` together with ``since``/``until``, a bad time or key.
+        StoreError: when the store fails.
+    """
+    keyed = {",".join(keys): keys for keys in map(split_keys, bys)}
     if window not in (None, "day", "month"):
         raise ValueError(f"window must be None, 'day' or 'month', got {window!r}")
     now = time.time() if now is None else now
@@ -627,45 +747,44 @@ def build_summary(
         if start is not None or stop is not None:
             raise ValueError("give window or since/until, not both")
         start = _window_start(window, now)
-    groups = _groups(store, ledger, keys, start, stop)
-    if start is None and stop is None:
-        totals = store.totals(ledger)
-    else:
-        # Every event has exactly one model, so the model groups add up to the window's totals (tags do not).
-        totals = _sum_groups(groups if by == "model" else store.aggregate(ledger, "model", start, stop))
-    rows = [_row(group, totals.cost_units) for group in groups]
-    if by in _PERIODS:
-        rows.sort(key=lambda row: row.key)
-        if top is not None:
-            rows = rows[-top:]
-    elif top is not None:
-        rows = rows[:top]
-    lines = budget_lines(store, ledger, budgets, now)
-    status_groups = groups if by == "status" else store.aggregate(ledger, "status", start, stop)
-    hits = next((g for g in status_groups if g.key == "cache_hit"), None)
+    whole = start is None and stop is None and not where
+    # Every event has exactly one model, so the model groups add up to the calls' totals (tags do not).
+    extra = [key for key in ("model", "status") if key not in keyed and not (key == "model" and whole)]
+    found = grouped(store, ledger, [*keyed.values(), *([key] for key in extra)], start, stop, where)
+    groups = dict(zip([*keyed, *extra], found, strict=True))
+    totals = store.totals(ledger) if whole else _sum_groups(groups["model"])
+    lines = tuple(budget_lines(store, ledger, budgets, now))
+    hits = next((g for g in groups["status"] if g.key == "cache_hit"), None)
     since_dt, until_dt = _utc(start), _utc(stop)
-    return Summary(
-        ledger=ledger,
-        by=by,
-        total_usd=from_units(totals.cost_units),
-        requests=totals.requests,
-        unpriced=totals.unpriced,
-        saved_by_cache_usd=from_units(totals.saved_units),
-        tokens={
-            "input": totals.input_tokens,
-            "cache_read": totals.cache_read_tokens,
-            "cache_write": totals.cache_write_tokens,
-            "output": totals.output_tokens,
-            "reasoning": totals.reasoning_tokens,
-        },
-        rows=tuple(rows),
-        budgets=tuple(lines),
-        window=_window_label(window, since_dt, since, until),
-        since=since_dt,
-        until=until_dt,
-        cache_hits=0 if hits is None else hits.requests,
-        cache_hits_saved_usd=Decimal(0) if hits is None else from_units(hits.saved_units),
-    )
+    label = _window_label(window, since_dt, since, until) + (f" · where {where}" if where else "")
+    out: dict[str, Summary] = {}
+    for by in keyed:
+        rows = [_row(group, totals.cost_units) for group in groups[by]]
+        if by in _PERIODS:
+            rows.sort(key=lambda row: row.key)
+        out[by] = Summary(
+            ledger=ledger,
+            by=by,
+            total_usd=from_units(totals.cost_units),
+            requests=totals.requests,
+            unpriced=totals.unpriced,
+            saved_by_cache_usd=from_units(totals.saved_units),
+            tokens={
+                "input": totals.input_tokens,
+                "cache_read": totals.cache_read_tokens,
+                "cache_write": totals.cache_write_tokens,
+                "output": totals.output_tokens,
+                "reasoning": totals.reasoning_tokens,
+            },
+            rows=tuple(rows),
+            budgets=lines,
+            window=label,
+            since=since_dt,
+            until=until_dt,
+            cache_hits=0 if hits is None else hits.requests,
+            cache_hits_saved_usd=Decimal(0) if hits is None else from_units(hits.saved_units),
+        )
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------- stores

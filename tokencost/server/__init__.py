@@ -44,6 +44,7 @@ def create_app(
     token: str | None = None,
     allowed_hosts: Iterable[str] | None = None,
     read_token: str | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> FastAPI:
     """Build the API and dashboard app over one ledger (``name``) of the store at ``store_url``.
 
@@ -57,6 +58,8 @@ def create_app(
         read_token: the token every read but ``/health`` then needs (or ``token``), as a Bearer header, the
             dashboard's ``/?token=`` (kept in a cookie) or ``?token=``; else ``TOKENCOST_SERVER_READ_TOKEN``;
             reads are open when neither is set.
+        clock: the current time (epoch seconds), for the events ``POST /track`` records, relative times
+            (``since=7d``), budget windows and the dashboard's forecasts; default ``time.time`` (for tests).
 
     Raises:
         MissingExtraError: when FastAPI is not installed.
@@ -64,7 +67,7 @@ def create_app(
     """
     module = _app_module()
     app: FastAPI = module.create_app(
-        store_url, name=name, token=token, allowed_hosts=allowed_hosts, read_token=read_token
+        store_url, name=name, token=token, allowed_hosts=allowed_hosts, read_token=read_token, clock=clock
     )
     return app
 

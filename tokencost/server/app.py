@@ -6,16 +6,19 @@ Routes (OpenAPI at ``/docs`` and ``/openapi.json``):
 * ``POST /track``: price and record a call made anywhere (Bearer token when one is set).
 * ``GET /summary``, ``GET /recent``, ``GET /models``, ``GET /budgets``: reads.
 * ``GET /metrics``: the ledger in Prometheus' text format (``metrics``), a read like the others.
-* ``GET /``: the dashboard; ``GET /dashboard/fragment``: its charts, which the page re-fetches every few seconds.
+* ``GET /``: the dashboard; ``GET /dashboard/fragment``: its charts, which the page re-fetches every few seconds;
+  ``GET /calls``: the calls of a view (where a bar leads). All three take the view's range and filters (``view``).
 
 Money leaves the server as decimal strings (``"0.02"``), never as JSON floats. Every text a client or a worker
 wrote (model names, metadata) is HTML-escaped before it reaches the dashboard.
 
-The parts: ``routes`` (the routes), ``schemas`` (request and response models, enforced), ``shapes`` (store
-objects into response bodies), ``prices`` (the ``/models`` rows), ``metrics`` (the ``/metrics`` exposition),
-``dashboard`` (the dashboard's data), ``charts`` and ``render`` (its SVG and HTML, from ``templates/`` and
-``static/``), ``middleware`` (body limit, ``Host`` check, token), ``watched`` (failed writes and outages). This
-module builds the app and serves it.
+The parts: ``routes`` (the API's routes), ``schemas`` (request and response models, enforced), ``shapes`` (store
+objects into response bodies), ``prices`` (the ``/models`` rows), ``metrics`` (the ``/metrics``
+exposition), ``dashboard_routes`` (the dashboard's),
+``view`` and ``query_params`` (a view's range and filters, from its URL), ``dashboard`` (the dashboard's data),
+``charts``, ``budget_charts`` and ``render`` (its SVG and HTML, from ``templates/`` and ``static/``),
+``middleware`` (body limit, ``Host`` check, token), ``watched`` (failed writes and outages). This module builds
+the app and serves it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 
@@ -30,6 +34,7 @@ from fastapi import FastAPI
 
 from tokencost.budgets import load_budgets
 from tokencost.server.apidocs import add_api_docs
+from tokencost.server.dashboard_routes import add_dashboard_routes
 from tokencost.server.loopback import is_loopback
 from tokencost.server.middleware import MAX_BODY_BYTES, READ_TOKEN_ENV, TOKEN_ENV, BodyAndHostGuard, resolve_token
 from tokencost.server.render import render_fragment, render_page
@@ -45,7 +50,9 @@ log = logging.getLogger("tokencost")
 _LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
-def _open_tracker(store_url: str | Store, name: str) -> tuple[CostTracker, WatchedStore]:
+def _open_tracker(
+    store_url: str | Store, name: str, clock: Callable[[], float] | None
+) -> tuple[CostTracker, WatchedStore]:
     inner = store_from_url(store_url) if isinstance(store_url, str) else store_url
     if not isinstance(inner, Store):
         raise TypeError(f"store must be a URL or a Store, not {type(store_url).__name__}")
@@ -58,7 +65,9 @@ def _open_tracker(store_url: str | Store, name: str) -> tuple[CostTracker, Watch
         budgets = []
     store = WatchedStore(inner)
     # Discovery off: any client could otherwise make the server run paid Linkup searches for made-up models.
-    tracker = CostTracker(store=store, name=name, budgets=budgets, print_summary=False, linkup_api_key=False)
+    tracker = CostTracker(
+        store=store, name=name, budgets=budgets, print_summary=False, linkup_api_key=False, clock=clock
+    )
     return tracker, store
 
 
@@ -69,6 +78,7 @@ def create_app(
     token: str | None = None,
     allowed_hosts: Iterable[str] | None = None,
     read_token: str | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> FastAPI:
     """Build the API and dashboard app over ledger ``name`` of the store at ``store_url``.
 
@@ -79,7 +89,7 @@ def create_app(
     secret = resolve_token(token)
     read_secret = resolve_token(read_token, READ_TOKEN_ENV)
     hosts = None if allowed_hosts is None else frozenset(h.strip("[]").lower() for h in allowed_hosts)
-    tracker, store = _open_tracker(store_url, name)
+    tracker, store = _open_tracker(store_url, name, clock)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -99,10 +109,17 @@ def create_app(
     app.state.tracker = tracker
     app.add_middleware(BodyAndHostGuard, max_body=MAX_BODY_BYTES, allowed_hosts=hosts)
     add_api_docs(app)
-    add_routes(
-        app,
-        Served(name=name, tracker=tracker, store=store, health=StoreHealth(), secret=secret, read_secret=read_secret),
+    served = Served(
+        name=name,
+        tracker=tracker,
+        store=store,
+        health=StoreHealth(),
+        secret=secret,
+        read_secret=read_secret,
+        clock=clock or time.time,
     )
+    add_routes(app, served)
+    add_dashboard_routes(app, served)
     return app
 
 

@@ -1,4 +1,4 @@
-"""The routes of ``tokencost serve``: the JSON API and the dashboard, over one ledger of one store.
+"""The JSON API of ``tokencost serve``, over one ledger of one store (the dashboard's routes: ``dashboard_routes``).
 
 Every JSON route builds its body with ``shapes`` and sends it through ``respond``, which validates it against the
 route's response model first: what the OpenAPI schema promises is what leaves. A store that fails a read gives
@@ -7,7 +7,6 @@ route's response model first: what the OpenAPI schema promises is what leaves. A
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,17 +14,16 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import FastAPI, Query
 from fastapi.exceptions import HTTPException, RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from tokencost.budgets import BudgetLine, budget_lines
 from tokencost.errors import MissingExtraError
 from tokencost.events import Event
 from tokencost.reports import Summary, build_summary
-from tokencost.server.dashboard import DashboardData, collect
 from tokencost.server.metrics import LedgerMetrics, metrics_text, read_metrics
-from tokencost.server.middleware import MAX_BODY_BYTES, READ_COOKIE, read_guards, write_guards
+from tokencost.server.middleware import MAX_BODY_BYTES, read_guards, write_guards
 from tokencost.server.prices import known_prices
-from tokencost.server.render import down_fragment, render_fragment, render_page, security_headers
+from tokencost.server.query_params import Filters, FiltersParam
 from tokencost.server.schemas import (
     MAX_GROUPS,
     MAX_MODELS_PAGE,
@@ -45,8 +43,9 @@ from tokencost.server.shapes import budget_json, event_json, plain, summary_json
 from tokencost.server.watched import StoreHealth, WatchedStore
 from tokencost.tracker import CostTracker
 from tokencost.when import parse_range, parse_when
+from tokencost.where import Where
 
-__all__ = ["Served", "add_routes", "instant", "respond"]
+__all__ = ["Served", "add_routes", "instant", "invalid", "read_where", "respond", "route"]
 
 # Metadata keys POST /track fills from its own fields.
 _RESERVED_META = ("endpoint", "user", "tags")
@@ -54,7 +53,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorOut, "description": f"Body larger than {MAX_BODY_BYTES} bytes."},
     503: {"model": ErrorOut, "description": "The store is unreachable."},
 }
-Days = Annotated[int, Query(ge=1, le=366, description="Days shown in the spend-per-day chart.")]
 
 
 @dataclass(frozen=True)
@@ -68,6 +66,8 @@ class Served:
     secret: str | None
     read_secret: str | None = None
     """When set, every read but ``/health`` needs it (or ``secret``)."""
+    clock: Callable[[], float] = time.time
+    """The current time, for relative times (``7d``), budget windows and forecasts."""
 
 
 def respond(model: type[ResponseModel], body: Mapping[str, Any], status_code: int = 200) -> JSONResponse:
@@ -80,11 +80,11 @@ def respond(model: type[ResponseModel], body: Mapping[str, Any], status_code: in
     return JSONResponse(checked.model_dump(mode="json"), status_code=status_code)
 
 
-def _invalid(where: str, field: str, value: object, message: str) -> RequestValidationError:
+def invalid(where: str, field: str, value: object, message: str) -> RequestValidationError:
     return RequestValidationError([{"type": "value_error", "loc": (where, field), "msg": message, "input": value}])
 
 
-def instant(value: str | None, field: str) -> float | None:
+def instant(value: str | None, field: str, now: float | None = None) -> float | None:
     """Parse ``since``/``until`` with the one time parser (``tokencost.when``): epoch seconds, ISO-8601, ``7d``,
     ``yesterday``...; a date alone as ``until`` includes that whole day.
 
@@ -94,15 +94,27 @@ def instant(value: str | None, field: str) -> float | None:
     if value is None or not value.strip():
         return None
     try:
-        return parse_when(value, field, end=field == "until")
+        return parse_when(value, field, end=field == "until", now=now)
     except ValueError as exc:
-        raise _invalid("query", field, value, str(exc)) from None
+        raise invalid("query", field, value, str(exc)) from None
+
+
+def read_where(filters: Filters) -> Where:
+    """Read the filter parameters into a ``Where``.
+
+    Raises:
+        RequestValidationError: naming the parameter (the client gets 422).
+    """
+    try:
+        return Where.from_params(filters.named, filters.where)
+    except ValueError as exc:
+        raise invalid("query", "where", list(filters.where), str(exc)) from None
 
 
 _Handler = TypeVar("_Handler", bound=Callable[..., Any])
 
 
-def _route(app: FastAPI, method: str, path: str, **options: Any) -> Callable[[_Handler], _Handler]:
+def route(app: FastAPI, method: str, path: str, **options: Any) -> Callable[[_Handler], _Handler]:
     """Return a decorator registering a route (FastAPI's own decorators are untyped under our mypy settings)."""
     register = app.api_route(path, methods=[method], **options)
 
@@ -114,12 +126,7 @@ def _route(app: FastAPI, method: str, path: str, **options: Any) -> Callable[[_H
 
 
 def add_routes(app: FastAPI, served: Served) -> None:
-    """Register the API and dashboard routes over ``served`` on ``app``."""
-    _add_api(app, served)
-    _add_dashboard(app, served)
-
-
-def _add_api(app: FastAPI, served: Served) -> None:
+    """Register the API routes over ``served`` on ``app``."""
     name, tracker, store, health = served.name, served.tracker, served.store, served.health
     reads = read_guards(served.read_secret, served.secret)
 
@@ -132,7 +139,7 @@ def _add_api(app: FastAPI, served: Served) -> None:
         health.ok()
         return result
 
-    @_route(app, "GET", "/health", response_model=HealthOut, responses={503: {"model": HealthOut}}, tags=["api"])
+    @route(app, "GET", "/health", response_model=HealthOut, responses={503: {"model": HealthOut}}, tags=["api"])
     def get_health() -> JSONResponse:
         """Answer 200 when the store answers, 503 when it does not."""
         try:
@@ -143,7 +150,7 @@ def _add_api(app: FastAPI, served: Served) -> None:
         health.ok()
         return respond(HealthOut, {"status": "ok", "ledger": name})
 
-    @_route(
+    @route(
         app,
         "POST",
         "/track",
@@ -155,17 +162,17 @@ def _add_api(app: FastAPI, served: Served) -> None:
     def post_track(body: TrackRequest) -> JSONResponse:
         """Price and record one call; returns the event (money as decimal strings)."""
         if body.cache_read_tokens + body.cache_write_tokens > body.prompt_tokens:
-            raise _invalid(
+            raise invalid(
                 "body", "cache_read_tokens", body.cache_read_tokens, "cache reads plus writes exceed prompt_tokens"
             )
         if body.reasoning_tokens > body.completion_tokens:
-            raise _invalid(
+            raise invalid(
                 "body", "reasoning_tokens", body.reasoning_tokens, "reasoning_tokens exceed completion_tokens"
             )
         metadata: dict[str, Any] = dict(body.metadata or {})
         for key in _RESERVED_META:
             if key in metadata:
-                raise _invalid("body", "metadata", key, f"metadata key {key!r} is reserved: use the {key} field")
+                raise invalid("body", "metadata", key, f"metadata key {key!r} is reserved: use the {key} field")
         if body.endpoint is not None:
             metadata["endpoint"] = body.endpoint
         if body.user is not None:
@@ -185,7 +192,7 @@ def _add_api(app: FastAPI, served: Served) -> None:
                 metadata=metadata,
             )
         except (TypeError, ValueError) as exc:
-            raise _invalid("body", "model", body.model, str(exc)) from None
+            raise invalid("body", "model", body.model, str(exc)) from None
         error = store.take_write_error()
         if error is not None:
             health.failed("record", error)
@@ -194,7 +201,7 @@ def _add_api(app: FastAPI, served: Served) -> None:
         # track() returns the Event (older cores returned its dict); either way the client gets the dict.
         return respond(EventOut, event_json(event) if isinstance(event, Event) else plain(event))
 
-    @_route(
+    @route(
         app,
         "GET",
         "/summary",
@@ -204,29 +211,33 @@ def _add_api(app: FastAPI, served: Served) -> None:
         tags=["api"],
     )
     def get_summary(
+        filters: FiltersParam,
         by: Annotated[GroupBy, Query()] = "model",
         since: Annotated[str | None, Query(max_length=64, description="Inclusive: 2026-12-01, 7d, epoch...")] = None,
         until: Annotated[str | None, Query(max_length=64, description="Exclusive; a date alone: its end.")] = None,
         window: Annotated[Literal["day", "month"] | None, Query(description="The current UTC day or month.")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_GROUPS, description="Most groups returned.")] = 100,
     ) -> JSONResponse:
-        """Return what ``tokencost report --json`` prints: totals, groups (most expensive first), budgets."""
+        """Return what ``tokencost report --json`` prints: totals, groups (most expensive first), budgets; only the
+        calls the filters match (``model``, ``user``, ``tag``, ``where=KEY=VALUE``) when given."""
         since, until = since or None, until or None
-        instant(since, "since")  # 422 naming the field for a bad time
-        instant(until, "until")
+        now = served.clock()
+        instant(since, "since", now)  # 422 naming the field for a bad time
+        instant(until, "until", now)
         try:
-            parse_range(since, until)
+            parse_range(since, until, now=now)
         except ValueError as exc:
-            raise _invalid("query", "until", until, str(exc)) from None
+            raise invalid("query", "until", until, str(exc)) from None
         if window is not None and (since or until):
-            raise _invalid("query", "window", window, "give window or since/until, not both")
+            raise invalid("query", "window", window, "give window or since/until, not both")
+        where = read_where(filters)
         summary: Summary = read(
             "summary",
-            lambda: build_summary(store, name, window=window, by=by, since=since or None, until=until or None),
+            lambda: build_summary(store, name, window=window, by=by, since=since, until=until, where=where, now=now),
         )
         return respond(SummaryOut, summary_json(summary, limit))
 
-    @_route(
+    @route(
         app,
         "GET",
         "/recent",
@@ -242,7 +253,7 @@ def _add_api(app: FastAPI, served: Served) -> None:
         events: list[Event] = read("events", lambda: store.events(name, limit=limit))
         return respond(RecentOut, {"ledger": name, "limit": limit, "events": [event_json(e) for e in reversed(events)]})
 
-    @_route(app, "GET", "/models", dependencies=reads, response_model=ModelsOut, tags=["api"])
+    @route(app, "GET", "/models", dependencies=reads, response_model=ModelsOut, tags=["api"])
     def get_models(
         q: Annotated[
             str | None, Query(max_length=200, description="Keep models whose name or provider contains this.")
@@ -256,7 +267,7 @@ def _add_api(app: FastAPI, served: Served) -> None:
             ModelsOut, {"total": len(rows), "offset": offset, "limit": limit, "models": rows[offset : offset + limit]}
         )
 
-    @_route(
+    @route(
         app,
         "GET",
         "/budgets",
@@ -267,10 +278,10 @@ def _add_api(app: FastAPI, served: Served) -> None:
     )
     def get_budgets() -> JSONResponse:
         """Return every budget scope the ledger's trackers declared, in its current window."""
-        lines: list[BudgetLine] = read("budgets", lambda: budget_lines(store, name))
+        lines: list[BudgetLine] = read("budgets", lambda: budget_lines(store, name, None, served.clock()))
         return respond(BudgetsOut, {"ledger": name, "budgets": [budget_json(line) for line in lines]})
 
-    @_route(
+    @route(
         app,
         "GET",
         "/metrics",
@@ -288,47 +299,3 @@ def _add_api(app: FastAPI, served: Served) -> None:
         except MissingExtraError as exc:
             raise HTTPException(501, str(exc)) from None
         return Response(body, media_type=content_type)
-
-
-def _add_dashboard(app: FastAPI, served: Served) -> None:
-    name, store, health = served.name, served.store, served.health
-    reads = read_guards(served.read_secret, served.secret)
-
-    def dashboard_data(days: int) -> DashboardData:
-        """Every store read of one look at the dashboard (a failure here is the store's: 503)."""
-        return collect(store, name, days, time.time())
-
-    @_route(app, "GET", "/", dependencies=reads, response_class=HTMLResponse, tags=["dashboard"])
-    def get_dashboard(
-        days: Days = 14,
-        refresh: Annotated[int, Query(ge=1, le=3600, description="Seconds between refreshes.")] = 5,
-        token: Annotated[str | None, Query(max_length=512, description="The read token (kept in a cookie).")] = None,
-    ) -> HTMLResponse:
-        """Serve the dashboard page."""
-        status = 200
-        try:
-            data = dashboard_data(days)
-        except Exception as exc:
-            health.failed("dashboard", exc)
-            fragment, status = down_fragment(), 503
-        else:
-            health.ok()
-            fragment = render_fragment(data)  # outside the try: a drawing bug is a 500, not a store outage
-        nonce = secrets.token_urlsafe(16)
-        page = render_page(name, fragment, days=days, refresh=refresh, nonce=nonce)
-        response = HTMLResponse(page, status_code=status, headers=security_headers(nonce))
-        if served.read_secret is not None and token:
-            # Opened as /?token=...: the page's refreshes carry the (already checked) token in a cookie.
-            response.set_cookie(READ_COOKIE, token, httponly=True, samesite="strict")
-        return response
-
-    @_route(app, "GET", "/dashboard/fragment", dependencies=reads, response_class=HTMLResponse, tags=["dashboard"])
-    def get_fragment(days: Days = 14) -> HTMLResponse:
-        """Serve the dashboard's charts (the page swaps them in every few seconds)."""
-        try:
-            data = dashboard_data(days)
-        except Exception as exc:
-            health.failed("dashboard", exc)
-            return HTMLResponse(down_fragment(), status_code=503, headers=security_headers(None))
-        health.ok()
-        return HTMLResponse(render_fragment(data), headers=security_headers(None))
