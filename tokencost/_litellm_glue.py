@@ -294,7 +294,10 @@ def sync_litellm_budget() -> None:
     for tracker in registry.active():
         if tracker.budget is not None and tracker.raise_on_budget and tracker.enforcer.total_spent():
             limit = float(tracker.budget)
-            cost = float(tracker.total_cost)
+            # Not tracker.total_cost: this runs inside the recording of the call that spent the budget, and a
+            # view would wait for that very call to be recorded.
+            spent = tracker.enforcer.recorded_usd()
+            cost = limit if spent is None else float(spent)
             with _state_lock:
                 if _saved_budget is None:
                     _saved_budget = (litellm.max_budget, litellm._current_cost)
