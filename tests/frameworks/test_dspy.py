@@ -60,9 +60,10 @@ def _program_reply(request: RecordedRequest) -> str:
         return "Hello."  # a plain prompt
     outputs = re.findall(r"^\d+\. `(\w+)`", system.split("Your output fields are:", 1)[1], flags=re.MULTILINE)
     if "next_tool_name" in outputs:
+        tool = re.findall(r"Literal\['(\w+)', 'finish'\]", system)[0]
         if "18C in Paris" in conversation:
             return _fields(next_thought="I know it now.", next_tool_name="finish", next_tool_args="{}")
-        return _fields(next_thought="Ask the tool.", next_tool_name="_weather", next_tool_args='{"city": "Paris"}')
+        return _fields(next_thought="Ask the tool.", next_tool_name=tool, next_tool_args='{"city": "Paris"}')
     return _fields(**{name: "It is 18C in Paris." if name == "answer" else "Because." for name in outputs})
 
 
@@ -118,7 +119,7 @@ def test_a_spent_budget_refuses_the_next_call_with_our_error_and_sends_nothing(
     priced: FakeProvider, entry: str
 ) -> None:
     """A budget of exactly one call: the first call spends it; the next raises dspy.LMBillingError raised from
-    tokencost's BudgetExceededError, not retried, and no request reaches the fake."""
+    tokencost's BudgetExceededError, and no request reaches the fake."""
     priced.set_reply(_program_reply)
     lm = _lm(priced)
     entries = {
@@ -135,6 +136,26 @@ def test_a_spent_budget_refuses_the_next_call_with_our_error_and_sends_nothing(
         assert isinstance(refusal, BudgetExceededError) and refusal.scope == "total"
         assert str(refusal) in str(refused.value)
         assert chat_requests(priced) == tracker.request_count == 1
+
+
+def test_a_budget_spent_by_reacts_first_call_stops_it_at_the_next(priced: FakeProvider) -> None:
+    """ReAct's first call (picking the tool) spends the budget: the tool runs, the next call is refused, ReAct
+    raises dspy.LMBillingError from our error, and the fake got one request."""
+    priced.set_reply(_program_reply)
+    cities: list[str] = []
+
+    def weather(city: str) -> str:
+        """The weather in a city."""
+        cities.append(city)
+        return _weather(city)
+
+    react = dspy.ReAct("question -> answer", tools=[weather], max_iters=3)
+    with recording_tracker(budget=str(call_cost())) as tracker, dspy.context(lm=_lm(priced)):
+        with pytest.raises(dspy.LMBillingError) as refused:
+            react(question="Weather in Paris?")
+        assert budget_error_in(refused.value) is not None
+        assert cities == ["Paris"]
+        assert_each_call_once(tracker, priced, 1)
 
 
 def test_the_default_engine_bypasses_litellm_and_a_tracker_says_so_once(
