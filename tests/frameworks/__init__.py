@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import Future
 from decimal import Decimal
 from pathlib import Path
 
@@ -90,6 +91,10 @@ fake.set_openai_usage(
 tracker = CostTracker(budget=1, linkup_api_key=False)  # prints the summary at exit
 litellm.callbacks = [tracker]
 """
+
+
+# The exit-summary run of each test module (by its __name__), started at once by conftest's ``exit_runs``.
+ExitRuns = dict[str, "Future[subprocess.CompletedProcess[str]]"]
 
 
 def run_to_exit(body: str) -> subprocess.CompletedProcess[str]:

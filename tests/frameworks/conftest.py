@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import pytest
 
 from tokencost.testing import FakeProvider
 
-from . import CACHED_TOKENS, COMPLETION_TOKENS, MODEL, PROMPT_TOKENS
+from . import CACHED_TOKENS, COMPLETION_TOKENS, MODEL, PROMPT_TOKENS, ExitRuns, run_to_exit
 
 HERE = Path(__file__).resolve().parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -95,3 +96,16 @@ def priced(fake: FakeProvider) -> Iterator[FakeProvider]:
     )
     yield fake
     fake.reset()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def exit_runs(request: pytest.FixtureRequest) -> Iterator[ExitRuns]:
+    """The ``EXIT_SCRIPT`` of every test module with a selected test, each run to its exit in a fresh interpreter,
+    all started with the group's first test (each spends seconds importing litellm and its framework)."""
+    scripts = {
+        item.module.__name__: item.module.EXIT_SCRIPT
+        for item in request.session.items
+        if isinstance(item, pytest.Function) and hasattr(item.module, "EXIT_SCRIPT")
+    }
+    with ThreadPoolExecutor(max_workers=max(1, len(scripts))) as pool:
+        yield {name: pool.submit(run_to_exit, script) for name, script in scripts.items()}

@@ -28,13 +28,23 @@ from . import (
     COMPLETION_TOKENS,
     MODEL,
     PROMPT_TOKENS,
+    ExitRuns,
     assert_each_call_once,
     assert_one_summary,
     budget_error_in,
     call_cost,
     chat_requests,
-    run_to_exit,
 )
+
+# What the exit-summary test runs in a fresh interpreter (conftest starts every selected one at once).
+EXIT_SCRIPT = """
+import dspy
+fake.set_reply(lambda request: "[[ ## answer ## ]]\\nParis\\n\\n[[ ## completed ## ]]")
+where = dict(api_base=fake.openai_base, api_key="sk-fake", cache=False)
+dspy.configure(lm=dspy.LM("openai/" + MODEL, engine="litellm", **where))
+assert dspy.Predict("question -> answer")(question="Capital of France?").answer == "Paris"
+dspy.configure(lm=dspy.LM("openai/" + MODEL, **where))
+"""
 
 
 def _lm(fake: FakeProvider, **options: Any) -> dspy.LM:
@@ -182,18 +192,11 @@ def test_the_default_engine_bypasses_litellm_and_a_tracker_says_so_once(
         assert 'engine="litellm"' in warning.getMessage()
 
 
-def test_the_exit_summary_is_printed_once_and_a_default_engine_configured_later_is_warned_about() -> None:
+def test_the_exit_summary_is_printed_once_and_a_default_engine_configured_later_is_warned_about(
+    exit_runs: ExitRuns,
+) -> None:
     """A DSPy program (tracker first, LM configured after) prints one exit summary with its call at its cost; an LM
     on the default engine configured after the tracker was built is warned about at exit."""
-    done = run_to_exit(
-        """
-        import dspy
-        fake.set_reply(lambda request: "[[ ## answer ## ]]\\nParis\\n\\n[[ ## completed ## ]]")
-        where = dict(api_base=fake.openai_base, api_key="sk-fake", cache=False)
-        dspy.configure(lm=dspy.LM("openai/" + MODEL, engine="litellm", **where))
-        assert dspy.Predict("question -> answer")(question="Capital of France?").answer == "Paris"
-        dspy.configure(lm=dspy.LM("openai/" + MODEL, **where))
-        """
-    )
+    done = exit_runs[__name__].result()
     assert_one_summary(done.stderr, calls=1)
     assert done.stderr.count("engine='auto'") == 1

@@ -22,12 +22,20 @@ from . import (
     COMPLETION_TOKENS,
     MODEL,
     PROMPT_TOKENS,
+    ExitRuns,
     assert_each_call_once,
     assert_one_summary,
     call_cost,
     chat_requests,
-    run_to_exit,
 )
+
+# What the exit-summary test runs in a fresh interpreter (conftest starts every selected one at once).
+EXIT_SCRIPT = """
+from langchain_litellm import ChatLiteLLM
+chat = ChatLiteLLM(model="openai/" + MODEL, api_base=fake.openai_base, api_key="sk-fake")
+chat.invoke("hello")
+list(chat.stream("hello"))
+"""
 
 
 def _chat(fake: FakeProvider) -> ChatLiteLLM:
@@ -116,14 +124,7 @@ def test_a_spent_budget_refuses_the_next_call_with_our_error_and_sends_nothing(
         assert tracker.request_count == 1
 
 
-def test_the_exit_summary_is_printed_once() -> None:
+def test_the_exit_summary_is_printed_once(exit_runs: ExitRuns) -> None:
     """A program using ChatLiteLLM (invoke and stream) prints one exit summary, with both calls at their cost."""
-    done = run_to_exit(
-        """
-        from langchain_litellm import ChatLiteLLM
-        chat = ChatLiteLLM(model="openai/" + MODEL, api_base=fake.openai_base, api_key="sk-fake")
-        chat.invoke("hello")
-        list(chat.stream("hello"))
-        """
-    )
+    done = exit_runs[__name__].result()
     assert_one_summary(done.stderr, calls=2)

@@ -25,14 +25,32 @@ from . import (
     COMPLETION_TOKENS,
     MODEL,
     PROMPT_TOKENS,
+    ExitRuns,
     assert_each_call_once,
     assert_one_summary,
     call_cost,
     chat_requests,
-    run_to_exit,
 )
 
 set_tracing_disabled(True)  # the SDK would export traces to OpenAI's servers
+
+
+# What the exit-summary test runs in a fresh interpreter (conftest starts every selected one at once).
+EXIT_SCRIPT = """
+import asyncio
+from agents import Agent, ModelSettings, Runner, set_tracing_disabled
+from agents.extensions.models.litellm_model import LitellmModel
+set_tracing_disabled(True)
+model = LitellmModel(model="openai/" + MODEL, base_url=fake.openai_base, api_key="sk-fake")
+agent = Agent(name="a", instructions="Answer.", model=model, model_settings=ModelSettings(include_usage=True))
+Runner.run_sync(agent, "hello")
+
+async def streamed():
+    async for _ in Runner.run_streamed(agent, "hello").stream_events():
+        pass
+
+asyncio.run(streamed())
+"""
 
 
 def _weather_reply(request: RecordedRequest) -> Reply | str:
@@ -143,23 +161,7 @@ def test_a_budget_spent_by_the_first_model_call_stops_the_run_before_the_second(
         assert_each_call_once(tracker, priced, 1)
 
 
-def test_the_exit_summary_is_printed_once() -> None:
+def test_the_exit_summary_is_printed_once(exit_runs: ExitRuns) -> None:
     """A program running an agent (run and run_streamed) prints one exit summary, with its calls at their cost."""
-    done = run_to_exit(
-        """
-        import asyncio
-        from agents import Agent, ModelSettings, Runner, set_tracing_disabled
-        from agents.extensions.models.litellm_model import LitellmModel
-        set_tracing_disabled(True)
-        model = LitellmModel(model="openai/" + MODEL, base_url=fake.openai_base, api_key="sk-fake")
-        agent = Agent(name="a", instructions="Answer.", model=model, model_settings=ModelSettings(include_usage=True))
-        Runner.run_sync(agent, "hello")
-
-        async def streamed():
-            async for _ in Runner.run_streamed(agent, "hello").stream_events():
-                pass
-
-        asyncio.run(streamed())
-        """
-    )
+    done = exit_runs[__name__].result()
     assert_one_summary(done.stderr, calls=2)

@@ -23,16 +23,25 @@ from . import (
     COMPLETION_TOKENS,
     MODEL,
     PROMPT_TOKENS,
+    ExitRuns,
     assert_each_call_once,
     assert_one_summary,
     budget_error_in,
     call_cost,
     chat_requests,
-    run_to_exit,
 )
 
 QUIET = -1  # smolagents' LogLevel.OFF
 HELLO: list[dict[str, Any]] = [{"role": "user", "content": [{"type": "text", "text": "hello"}]}]
+
+
+# What the exit-summary test runs in a fresh interpreter (conftest starts every selected one at once).
+EXIT_SCRIPT = """
+from smolagents import CodeAgent, LiteLLMModel
+fake.set_reply(lambda request: "Thought: easy.\\n<code>\\nfinal_answer('Paris')\\n</code>")
+model = LiteLLMModel(model_id="openai/" + MODEL, api_base=fake.openai_base, api_key="sk-fake")
+assert CodeAgent(tools=[], model=model, max_steps=2, verbosity_level=-1).run("Capital?") == "Paris"
+"""
 
 
 def _model(fake: FakeProvider) -> LiteLLMModel:
@@ -136,14 +145,7 @@ def test_a_budget_spent_by_the_first_step_stops_the_run_at_the_second(priced: Fa
         assert_each_call_once(tracker, priced, 1)
 
 
-def test_the_exit_summary_is_printed_once() -> None:
+def test_the_exit_summary_is_printed_once(exit_runs: ExitRuns) -> None:
     """A program running a CodeAgent prints one exit summary, with its call at its cost."""
-    done = run_to_exit(
-        """
-        from smolagents import CodeAgent, LiteLLMModel
-        fake.set_reply(lambda request: "Thought: easy.\\n<code>\\nfinal_answer('Paris')\\n</code>")
-        model = LiteLLMModel(model_id="openai/" + MODEL, api_base=fake.openai_base, api_key="sk-fake")
-        assert CodeAgent(tools=[], model=model, max_steps=2, verbosity_level=-1).run("Capital?") == "Paris"
-        """
-    )
+    done = exit_runs[__name__].result()
     assert_one_summary(done.stderr, calls=1)
