@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -217,3 +218,21 @@ def test_an_async_call_after_a_sync_one_counts_it_even_when_its_event_lags(price
         assert priced.request_count() == sent
     finally:
         litellm.logging_callback_manager.remove_callback_from_all_lists(slow, require_self=False)
+
+
+def test_a_sync_call_that_spends_the_budget_is_not_waited_for_by_its_own_recording(
+    priced: FakeProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Recording the sync call that spends ``budget=`` mirrors the spent budget into litellm from inside that
+    call's own recording: it must not wait for the call being recorded (it used to wait out the 5 s bound and log
+    that litellm's events were late); the next call is refused, nothing sent."""
+    tracker = CostTracker(budget="0.02", print_summary=False)
+    litellm.callbacks = [tracker]
+    with caplog.at_level(logging.WARNING, logger="tokencost"):
+        litellm.completion(**_openai(priced))  # $0.02: spends the budget
+    assert [r.getMessage() for r in caplog.records if r.name == "tokencost"] == []
+    assert (tracker.request_count, tracker.total_cost) == (1, Decimal("0.02"))
+    assert litellm.max_budget == 0.02  # the spent budget is mirrored for sync embedding()
+    with pytest.raises(BudgetExceededError):
+        litellm.completion(**_openai(priced))
+    assert priced.request_count() == 1

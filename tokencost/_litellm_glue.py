@@ -24,6 +24,7 @@ from tokencost import registry
 from tokencost.compat import check_litellm
 from tokencost.context import current_scope
 from tokencost.errors import BudgetExceededError
+from tokencost.frameworks import check_frameworks
 from tokencost.registry import TRACKERS, registered_tracker
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ def register(tracker: Tracking) -> None:
             _install()
         registry.add(tracker)
     weakref.finalize(tracker, _tracker_gone)
+    check_frameworks()  # warns once about a framework set to send its calls around litellm (DSPy's engine)
 
 
 def unregister(tracker: Tracking) -> None:
@@ -278,6 +280,7 @@ def _at_exit() -> None:
 
     trackers = registry.live()
     if trackers:
+        check_frameworks()  # DSPy is often configured after the tracker was built
         drain_litellm_pool(2.0)
     for tracker in trackers:
         at_exit(tracker)
@@ -294,7 +297,10 @@ def sync_litellm_budget() -> None:
     for tracker in registry.active():
         if tracker.budget is not None and tracker.raise_on_budget and tracker.enforcer.total_spent():
             limit = float(tracker.budget)
-            cost = float(tracker.total_cost)
+            # Not tracker.total_cost: this runs inside the recording of the call that spent the budget, and a
+            # view would wait for that very call to be recorded.
+            spent = tracker.enforcer.recorded_usd()
+            cost = limit if spent is None else float(spent)
             with _state_lock:
                 if _saved_budget is None:
                     _saved_budget = (litellm.max_budget, litellm._current_cost)

@@ -274,9 +274,17 @@ class Enforcer:
         """Whether the tracker-wide ``budget=`` is spent."""
         if self.limit is None:
             return False
+        spent = self.recorded_usd()
+        return spent is not None and to_units(spent) >= to_units(self.limit)
+
+    def recorded_usd(self) -> Decimal | None:
+        """What the ledger's recorded calls cost, read from the store as it is (None when it cannot be read).
+
+        Unlike the tracker's views it waits for no call in flight: it is read while a call is being recorded.
+        """
         ledger = self.ledger
         totals = ledger.safe("totals", lambda: ledger.store.totals(ledger.name))
-        return totals is not None and totals.cost_units >= to_units(self.limit)
+        return None if totals is None else from_units(totals.cost_units)
 
     def _store_down(self, exc: BaseException) -> None:
         self.ledger.warn(
