@@ -56,8 +56,11 @@ REMOVALS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
     "litellm_core_utils.thread_pool_executor.executor.submit": lambda mp: mp.setattr(
         thread_pool_executor, "executor", None
     ),
-    "litellm_core_utils.logging_worker.GLOBAL_LOGGING_WORKER.ensure_initialized_and_enqueue": lambda mp: mp.setattr(
-        logging_worker, "GLOBAL_LOGGING_WORKER", None
+    "litellm_core_utils.logging_worker.GLOBAL_LOGGING_WORKER.ensure_initialized_and_enqueue": lambda mp: mp.delattr(
+        type(logging_worker.GLOBAL_LOGGING_WORKER), "ensure_initialized_and_enqueue"
+    ),
+    "litellm_core_utils.logging_worker.GLOBAL_LOGGING_WORKER.stop": lambda mp: mp.delattr(
+        type(logging_worker.GLOBAL_LOGGING_WORKER), "stop"
     ),
     "Logging.dispatch_success_handlers": lambda mp: mp.delattr(Logging, "dispatch_success_handlers"),
     "Logging._restore_correlation_context": lambda mp: mp.delattr(Logging, "_restore_correlation_context"),

@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from decimal import Decimal
 
@@ -106,3 +107,35 @@ def test_summary_prints_on_stderr_at_exit(print_summary: bool) -> None:
         assert "Budgets" in out.stderr
     else:
         assert "gpt-4o" not in out.stderr
+
+
+def test_litellm_worker_stop_finishes_trackers_once() -> None:
+    """litellm's proxy stops its async logging worker at shutdown, then ends without atexit (uvicorn raises
+    SIGTERM again): the store is flushed and the summary printed there, and not again at a normal exit."""
+    script = textwrap.dedent(
+        """
+        import asyncio, os, sys
+        os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+        from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
+        from tokencost import CostTracker
+        tracker = CostTracker(store=sys.argv[1])
+        tracker.track(model="gpt-4o", prompt_tokens=1_000, completion_tokens=100)
+        asyncio.run(GLOBAL_LOGGING_WORKER.stop())
+        print("stopped", file=sys.stderr, flush=True)
+        if sys.argv[2] == "killed":  # ends like the proxy: no atexit
+            os._exit(0)
+        """
+    )
+    env = {**os.environ, "COLUMNS": "120", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    for ending in ("killed", "exit"):
+        with tempfile.TemporaryDirectory() as folder:
+            store = f"sqlite:///{folder}/ledger.db"
+            out = subprocess.run(
+                [sys.executable, "-c", script, store, ending], capture_output=True, text=True, timeout=120, env=env
+            )
+            assert out.returncode == 0, out.stderr
+            assert out.stderr.count("tokencost · default") == 1, out.stderr
+            assert out.stderr.index("tokencost · default") < out.stderr.index("stopped")
+            reader = CostTracker(store=store, print_summary=False)
+            assert reader.total_cost == Decimal("0.0035")  # flushed before the process ended
+            reader.close()

@@ -20,7 +20,7 @@ import pytest
 from litellm.integrations.custom_logger import CustomLogger
 
 from tokencost import BudgetExceededError, CostTracker
-from tokencost._litellm_glue import _pre_call_rule
+from tokencost._litellm_glue import _QUIET_LOGGERS, _pre_call_rule
 from tokencost.testing import FakeProvider
 
 MESSAGES = [{"role": "user", "content": "hello"}]
@@ -60,9 +60,11 @@ def _litellm_state() -> dict[str, Any]:
             if isinstance(getattr(litellm, name), list)
         },
         "utils.callback_list": [id(cb) for cb in sys.modules["litellm.utils"].callback_list or []],
-        "LiteLLM filters": list(logging.getLogger("LiteLLM").filters),
+        **{f"{name} filters": list(logging.getLogger(name).filters) for name in _QUIET_LOGGERS},
         "executor patches": dict(executor.__dict__).get("submit"),
-        "worker patches": dict(GLOBAL_LOGGING_WORKER.__dict__).get("ensure_initialized_and_enqueue"),
+        "worker patches": [
+            dict(GLOBAL_LOGGING_WORKER.__dict__).get(n) for n in ("ensure_initialized_and_enqueue", "stop")
+        ],
     }
 
 

@@ -22,7 +22,13 @@ class BudgetExceededError(TokencostError, litellm.BudgetExceededError):  # type:
         tokens: the tokens the scope has used.
         reserved: what strict reservations of calls in flight hold on the scope, in USD.
         detail: more on why, e.g. what this call would reserve and how ``max_tokens`` would make it fit.
+        type: ``"budget_exceeded"``, the error type of litellm's own budget errors: litellm's proxy answers a
+            refusal with it (and HTTP ``status_code``, litellm's ``budget_exceeded_status_code``, 422 by default).
     """
+
+    # litellm's proxy answers an exception with its ``type`` and ``status_code``: a refusal then reads like the
+    # proxy's own budget errors (``ProxyErrorTypes.budget_exceeded``), not like a malformed request.
+    type: str = "budget_exceeded"
 
     def __init__(
         self,

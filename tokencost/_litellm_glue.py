@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import inspect
 import logging
 import math
 import sys
@@ -68,6 +69,7 @@ class _Installed:
         self.log_filter: logging.Filter | None = None
         self.submit: Any = None  # our instance patch of litellm's logging executor's submit
         self.enqueue: Any = None  # our instance patch of litellm's async logging worker's enqueue
+        self.stop: Any = None  # our instance patch of that worker's stop (litellm's proxy shutting down)
 
 
 _installed: _Installed | None = None
@@ -215,12 +217,18 @@ def _pre_call_rule(_text: str) -> bool:
     return True
 
 
+# litellm's loggers that log our refusals as errors: the SDK's (every exception raised in a pre-call rule), the
+# proxy's (every exception an LLM route answers, as an argument of the message) and the Router's.
+_QUIET_LOGGERS = ("LiteLLM", "LiteLLM Proxy", "LiteLLM Router")
+
+
 class _QuietRefusals(logging.Filter):
-    """Drop litellm's error log of our own refusals (it logs every exception raised in a pre-call rule)."""
+    """Drop litellm's error logs of our own refusals: the refused caller gets the error, the log gets nothing."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, BudgetExceededError)
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not any(isinstance(found, BudgetExceededError) for found in (exc, *args))
 
 
 def install_pre_call_rule() -> None:
@@ -240,9 +248,12 @@ def _install() -> None:
         rules.append(_pre_call_rule)
         state.rule_added = True
     state.log_filter = _QuietRefusals()
-    logging.getLogger("LiteLLM").addFilter(state.log_filter)
+    for name in _QUIET_LOGGERS:
+        # First: litellm's own filter formats the message and drops its arguments (the refusal among them).
+        logging.getLogger(name).filters.insert(0, state.log_filter)
     state.submit = _patch_executor()
     state.enqueue = _patch_worker()
+    state.stop = _patch_worker_stop()
     _installed = state
     _register_exit()
 
@@ -259,9 +270,11 @@ def _uninstall_if_idle() -> None:
             with contextlib.suppress(ValueError, AttributeError):
                 litellm.pre_call_rules.remove(_pre_call_rule)
         if state.log_filter is not None:
-            logging.getLogger("LiteLLM").removeFilter(state.log_filter)
+            for name in _QUIET_LOGGERS:
+                logging.getLogger(name).removeFilter(state.log_filter)
         _unpatch(_executor(), "submit", state.submit)
         _unpatch(_worker(), "ensure_initialized_and_enqueue", state.enqueue)
+        _unpatch(_worker(), "stop", state.stop)
 
 
 _exit_registered = False
@@ -343,6 +356,13 @@ def _worker() -> Any:
     return GLOBAL_LOGGING_WORKER
 
 
+def _unpatched(obj: Any, name: str) -> Any:
+    """The bound method an instance patch of ``obj.name`` calls: another patch already there (chained), or the
+    class's own method."""
+    previous = obj.__dict__.get(name)
+    return previous if previous is not None else getattr(type(obj), name).__get__(obj)
+
+
 def _unpatch(obj: Any, name: str, patch: Any) -> None:
     if obj is not None and patch is not None and obj.__dict__.get(name) is patch:
         with contextlib.suppress(Exception):
@@ -370,8 +390,7 @@ def _patch_executor() -> Any:
     executor = _executor()
     if executor is None or not callable(getattr(type(executor), "submit", None)):
         return None
-    previous = executor.__dict__.get("submit")
-    original = previous if previous is not None else type(executor).submit.__get__(executor)
+    original = _unpatched(executor, "submit")
 
     def submit(fn: Any, /, *args: Any, **kwargs: Any) -> Any:
         expecting: list[weakref.ref[Tracking]] = []
@@ -445,8 +464,7 @@ def _patch_worker() -> Any:
     worker = _worker()
     if worker is None or not callable(getattr(type(worker), "ensure_initialized_and_enqueue", None)):
         return None
-    previous = worker.__dict__.get("ensure_initialized_and_enqueue")
-    original = previous if previous is not None else type(worker).ensure_initialized_and_enqueue.__get__(worker)
+    original = _unpatched(worker, "ensure_initialized_and_enqueue")
 
     def ensure_initialized_and_enqueue(async_coroutine: Any) -> Any:
         try:
@@ -457,6 +475,32 @@ def _patch_worker() -> Any:
 
     worker.ensure_initialized_and_enqueue = ensure_initialized_and_enqueue
     return ensure_initialized_and_enqueue
+
+
+def _patch_worker_stop() -> Any:
+    """Patch litellm's async logging worker's ``stop``: every tracker is finished there as at exit.
+
+    litellm's proxy stops the worker at shutdown, once its in-flight requests are drained; uvicorn then raises
+    again the SIGTERM it caught, with the default handler back, so the process ends without running atexit.
+    Finishing here gives the proxy its final flush and exit summary (printed once: atexit skips it after). An
+    internal of litellm (``logging_worker.GLOBAL_LOGGING_WORKER.stop``), guarded by tests/test_proxy.py.
+    """
+    worker = _worker()
+    if worker is None or not inspect.iscoroutinefunction(getattr(type(worker), "stop", None)):
+        return None
+    original = _unpatched(worker, "stop")
+
+    async def stop(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await original(*args, **kwargs)
+        finally:
+            try:
+                _at_exit()
+            except Exception as exc:  # never break litellm's shutdown
+                log.debug("tokencost: could not finish the trackers when litellm's worker stopped: %r", exc)
+
+    worker.stop = stop
+    return stop
 
 
 def _record_queued(coroutine: Any) -> None:

@@ -7,6 +7,7 @@ internal is logged once (logger ``tokencost``, level WARNING) and tokencost keep
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
 import threading
@@ -69,12 +70,21 @@ def _executor_submit() -> bool:
     return callable(getattr(type(executor), "submit", None))
 
 
-def _worker_enqueue() -> bool:
+def _worker_method(name: str) -> Any:
+    """A method of the class of litellm's async logging worker, or None."""
     try:
         from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
     except Exception:
-        return False
-    return callable(getattr(type(GLOBAL_LOGGING_WORKER), "ensure_initialized_and_enqueue", None))
+        return None
+    return getattr(type(GLOBAL_LOGGING_WORKER), name, None)
+
+
+def _worker_enqueue() -> bool:
+    return callable(_worker_method("ensure_initialized_and_enqueue"))
+
+
+def _worker_stop() -> bool:
+    return inspect.iscoroutinefunction(_worker_method("stop"))
 
 
 def _remove_from_all_lists() -> bool:
@@ -120,6 +130,12 @@ INTERNALS: tuple[Internal, ...] = (
         "async cache hits are counted when litellm's worker delivers them (lost if the event loop closes first), "
         "not at return",
         _worker_enqueue,
+    ),
+    Internal(
+        "litellm_core_utils.logging_worker.GLOBAL_LOGGING_WORKER.stop",
+        "litellm's proxy: no final flush and exit summary when it shuts down on SIGTERM (uvicorn ends the process "
+        "without running atexit); events still queued for the store may be lost",
+        _worker_stop,
     ),
     Internal(
         "Logging.dispatch_success_handlers",
