@@ -4,9 +4,10 @@ A bucket is billed at one price and never overlaps another:
 
 =============  =================================================================
 ``input``      prompt tokens that were neither read from nor written to a cache
-``cache_read`` prompt tokens read from the provider's prompt cache
+``cache_read`` prompt tokens read from the provider's prompt cache (text; cached audio is ``cache_read_audio``)
 ``cache_write`` prompt tokens written to the prompt cache (the default, 5-minute TTL)
 ``cache_write_1h`` prompt tokens written to the prompt cache with a 1-hour TTL (Anthropic; dearer)
+``cache_read_audio`` audio prompt tokens read from the prompt cache (Gemini, OpenAI realtime; their own price)
 ``output``     completion tokens that are not reasoning tokens
 ``reasoning``  completion tokens spent thinking
 ``audio_in`` / ``audio_out`` / ``image``  tokens of those modalities (billed at their own price when known)
@@ -62,6 +63,7 @@ BUCKETS = (
     "audio_out",
     "image",
     "cache_write_1h",
+    "cache_read_audio",
 )
 
 
@@ -85,6 +87,7 @@ class Usage:
     audio_out: int = 0
     image: int = 0
     cache_write_1h: int = 0
+    cache_read_audio: int = 0
     web_search_requests: int = 0
     service_tier: str | None = None
     inference_geo: str | None = None
@@ -95,7 +98,15 @@ class Usage:
     @property
     def prompt_tokens(self) -> int:
         """All prompt-side tokens (OpenAI's ``prompt_tokens``: cache reads and writes included)."""
-        return self.input + self.cache_read + self.cache_write + self.cache_write_1h + self.audio_in + self.image
+        return (
+            self.input
+            + self.cache_read
+            + self.cache_write
+            + self.cache_write_1h
+            + self.cache_read_audio
+            + self.audio_in
+            + self.image
+        )
 
     @property
     def completion_tokens(self) -> int:
