@@ -8,8 +8,16 @@ import litellm
 import pytest
 
 # What each test needs of litellm 1.110.2's bundled map, for an older supported litellm (1.98) whose map lacks it:
-# gpt-5's batch prices, Vertex AI's regional uplift and DeepSeek's off-peak hours came in later releases.
+# gpt-5's batch prices, Vertex AI's regional uplift, DeepSeek's off-peak hours and Gemini's cached-audio prices
+# came in later releases.
 NEWER_MAP: dict[str, dict[str, Any]] = {
+    "gemini/gemini-3.1-flash-lite": {
+        "cache_read_input_audio_token_cost": 5e-08,
+        "cache_read_input_audio_token_cost_batches": 2.5e-08,
+        "cache_read_input_audio_token_cost_flex": 2.5e-08,
+        "cache_read_input_audio_token_cost_priority": 9e-08,
+        "cache_read_input_token_cost_batches": 1.25e-08,
+    },
     "gpt-5": {
         "cache_read_input_token_cost_batches": 6.25e-08,
         "input_cost_per_token_batches": 6.25e-07,

@@ -380,6 +380,20 @@ def test_prices_names_the_source_and_the_price() -> None:
     }
 
 
+@pytest.mark.skipif(
+    "cache_read_input_audio_token_cost" not in litellm.model_cost["gemini/gemini-2.5-flash"],
+    reason="this litellm's map has no cached-audio price for gemini-2.5-flash",
+)
+def test_prices_shows_the_cached_audio_price() -> None:
+    """gemini-2.5-flash: cached audio $0.10 per million, its own line."""
+    result = run("prices", "gemini-2.5-flash", "--provider", "gemini")
+    assert result.exit_code == 0, result.output
+    assert "cache read (audio)" in result.stdout
+    assert "$0.10 per 1M tokens" in result.stdout
+    data = json.loads(run("prices", "gemini-2.5-flash", "--provider", "gemini", "--json").stdout)
+    assert data["price_per_mtok"]["cache_read_audio"] == "0.1"
+
+
 def test_prices_override_file_wins_and_litellm_is_listed(tmp_path: Path) -> None:
     """A --prices override file wins over litellm's map, which is shown as also knowing the model."""
     path = tmp_path / "prices.toml"

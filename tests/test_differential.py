@@ -3,8 +3,10 @@ tokencost's cost of generated usages equals litellm's own ``cost_per_token``.
 
 Usages are generated deterministically (seeded by the model's name), a fixed set per model, chosen by what the
 model's map entry prices: plain, cache reads, cache writes (and their 1-hour part where the entry has a 1-hour
-price), reasoning, audio in and out, image input, a prompt above each ``*_above_Nk_tokens`` threshold, and the
-``flex`` / ``priority`` service tiers where the entry has ``*_flex`` / ``*_priority`` prices.
+price), reasoning, audio in and out, image input, a prompt above each ``*_above_Nk_tokens`` threshold, the
+``flex`` / ``priority`` service tiers where the entry has ``*_flex`` / ``*_priority`` prices, and cached audio
+(``cached_tokens_details.audio_tokens``, in the standard tier and each service tier the entry has) where the entry
+prices cached audio or audio input (without a cached-audio price litellm bills it at the cache-read price).
 
 Both sides read one ``litellm.Usage`` object: litellm prices it with ``cost_per_token(usage_object=...)``,
 tokencost reads it with its one reader (``from_litellm_usage``) and prices it through a tracker's
@@ -123,8 +125,18 @@ KNOWN_DIFFERENCES: list[Known] = [
         (1, 110, 0),
     ),
     # and azure_ai/model_router, called as itself, is billed its flat per-token router fee twice (once as the
-    # entry's input price, once more as the router's flat fee).
+    # entry's input price, once more as the router's flat fee);
     Known("azure_ai/model_router", "", "litellm before 1.110 bills the model router's fee twice", (1, 110, 0)),
+    # and cached audio (prompt_tokens_details.cached_tokens_details.audio_tokens) is not read: it is billed both
+    # as audio input (the audio tokens include it) and as a cache read, the text input short by as much (its map
+    # has no cached-audio price for a chat model either; Gemini bills cached audio once, at its context-caching
+    # audio price: ai.google.dev/gemini-api/docs/pricing).
+    Known(
+        "*",
+        "cache read audio",
+        "litellm before 1.110 bills cached audio both as audio input and as a cache read",
+        before=(1, 110, 0),
+    ),
 ]
 
 
@@ -205,17 +217,39 @@ def cases_for(model: str, info: dict[str, Any]) -> Iterator[tuple[str, dict[str,
                     "service_tier": tier,
                 },
             )
+    # Cached audio (a part of the cached tokens and of the audio tokens, as litellm's Gemini usage reports it), at
+    # the entry's cached-audio price, or without one at what litellm bills it (the cache-read price).
+    if _per_token(info, "cache_read_input_audio_token_cost") or _per_token(info, "input_cost_per_audio_token"):
+        for tier in (None, "flex", "priority"):
+            if tier is not None and not _per_token(info, f"input_cost_per_token_{tier}"):
+                continue
+            prompt, completion = counts()
+            cached = rng.randint(1, prompt)
+            fields = {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "cached_tokens": cached,
+                "cached_audio": rng.randint(1, cached),
+                "audio_in": rng.randint(0, prompt - cached),
+            }
+            if tier is None:
+                yield "cache read audio", fields
+            else:
+                yield f"cache read audio, {tier} tier", {**fields, "service_tier": tier}
 
 
 def litellm_usage(fields: dict[str, Any]) -> litellm.Usage:
     """The ``litellm.Usage`` of one case, as litellm hands it to callbacks (OpenAI's convention)."""
     prompt, completion = fields["prompt_tokens"], fields["completion_tokens"]
     written, one_hour = fields.get("cache_write", 0), fields.get("cache_write_1h", 0)
+    cached_audio = fields.get("cached_audio", 0)
     details: dict[str, Any] = {
         "cached_tokens": fields.get("cached_tokens", 0),
-        "audio_tokens": fields.get("audio_in") or None,
+        "audio_tokens": fields.get("audio_in", 0) + cached_audio or None,  # the cached audio included
         "image_tokens": fields.get("image") or None,
     }
+    if cached_audio:
+        details["cached_tokens_details"] = {"audio_tokens": cached_audio}
     extra: dict[str, Any] = {}
     if written:
         extra["cache_creation_input_tokens"] = written
@@ -245,9 +279,11 @@ def expected_buckets(fields: dict[str, Any]) -> Usage:
     written, one_hour = fields.get("cache_write", 0), fields.get("cache_write_1h", 0)
     cached, audio_in, image = fields.get("cached_tokens", 0), fields.get("audio_in", 0), fields.get("image", 0)
     reasoning, audio_out = fields.get("reasoning", 0), fields.get("audio_out", 0)
+    cached_audio = fields.get("cached_audio", 0)
     return Usage(
         input=fields["prompt_tokens"] - cached - written - audio_in - image,
-        cache_read=cached,
+        cache_read=cached - cached_audio,
+        cache_read_audio=cached_audio,
         cache_write=written - one_hour,
         cache_write_1h=one_hour,
         output=fields["completion_tokens"] - reasoning - audio_out,

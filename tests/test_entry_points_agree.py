@@ -20,6 +20,7 @@ import litellm
 import openai
 import pytest
 from litellm.llms.vertex_ai.gemini.vertex_and_google_ai_studio_gemini import VertexGeminiConfig
+from litellm.types.utils import PromptTokensDetailsWrapper
 
 from tokencost import CostTracker, Usage
 from tokencost.events import Event
@@ -95,6 +96,18 @@ OPENAI_SHAPED = [
         {"prompt_tokens": 5_000, "completion_tokens": 100, "image_input_tokens": 3_000},
         id="openai-image-tokens",
     ),
+    pytest.param(
+        "openai",
+        "gpt-realtime-mini",
+        # cached audio in the cache reads' details (litellm's own shape for it, as its Gemini usage carries it)
+        {"prompt_tokens": 3_000, "completion_tokens": 500, "total_tokens": 3_500,
+         "prompt_tokens_details": {"cached_tokens": 2_100, "audio_tokens": 2_000,
+                                   "cached_tokens_details": {"text_tokens": 600, "audio_tokens": 1_500}},
+         "completion_tokens_details": {"audio_tokens": 400}},
+        Usage(input=400, cache_read=600, cache_read_audio=1_500, audio_in=500, output=100, audio_out=400),
+        None,  # track() has no keyword for cached audio
+        id="openai-cached-audio",
+    ),
 ]  # fmt: skip
 
 
@@ -120,38 +133,66 @@ def test_openai_shaped_payload_costs_the_same_on_every_entry_point(
     assert len({event.cost for event in events}) == 1, [event.cost for event in events]
 
 
-def test_gemini_cached_audio_costs_the_same_through_litellm_and_track_response(tracker: CostTracker) -> None:
-    """Cached audio is read from the cache once, not also subtracted as audio input (litellm's Gemini usage).
-
-    gemini-2.5-flash: 2,000 prompt tokens (1,200 text + 800 audio), 1,200 of them from the cache (800 text +
-    400 audio), 300 output. Billed: 400 text input, 400 audio input, 1,200 cache reads, 300 output.
-    """
-    rest = {
-        "usageMetadata": {
-            "promptTokenCount": 2_000,
-            "candidatesTokenCount": 300,
-            "totalTokenCount": 2_300,
-            "cachedContentTokenCount": 1_200,
-            "promptTokensDetails": [
-                {"modality": "TEXT", "tokenCount": 1_200},
-                {"modality": "AUDIO", "tokenCount": 800},
-            ],
-            "cacheTokensDetails": [{"modality": "TEXT", "tokenCount": 800}, {"modality": "AUDIO", "tokenCount": 400}],
-        }
+GEMINI_CACHED_AUDIO = {
+    "usageMetadata": {
+        "promptTokenCount": 2_000,
+        "candidatesTokenCount": 300,
+        "totalTokenCount": 2_300,
+        "cachedContentTokenCount": 1_200,
+        "promptTokensDetails": [
+            {"modality": "TEXT", "tokenCount": 1_200},
+            {"modality": "AUDIO", "tokenCount": 800},
+        ],
+        "cacheTokensDetails": [{"modality": "TEXT", "tokenCount": 800}, {"modality": "AUDIO", "tokenCount": 400}],
     }
-    # litellm's own reading of that payload, handed back by a mocked call: the callback sees what a real call gives.
+}
+# litellm 1.110's Gemini usage keeps the cached tokens' modalities (prompt_tokens_details.cached_tokens_details);
+# 1.98's subtracts the cached audio from the audio tokens and keeps only the cached total.
+LITELLM_KEEPS_CACHED_AUDIO = "cached_tokens_details" in PromptTokensDetailsWrapper.model_fields
+
+
+def through_litellm_gemini(tracker: CostTracker, rest: dict[str, Any]) -> Event:
+    """A gemini-2.5-flash call through litellm, answered with litellm's own reading of the REST payload ``rest``
+    (a mocked call: the callback sees what a real call gives)."""
     litellm_usage = VertexGeminiConfig._calculate_usage(rest)  # type: ignore[arg-type]
     mocked = litellm.ModelResponse(model="gemini-2.5-flash", usage=litellm_usage)
     litellm.completion(model="gemini/gemini-2.5-flash", messages=MESSAGES, mock_response=mocked)
-    via_litellm = last_event(tracker)
-    via_response = track_response(tracker, "gemini", "gemini-2.5-flash", rest)
-    expected = Usage(input=400, cache_read=1_200, output=300, audio_in=400)
-    assert via_litellm.usage == expected
-    assert via_response.usage == expected
-    assert via_litellm.cost == via_response.cost
-    # litellm's map: text $0.30/M, audio $1.00/M, cache read $0.03/M, output $2.50/M
-    # 400 x 0.30 + 400 x 1.00 + 1,200 x 0.03 + 300 x 2.50 = 120 + 400 + 36 + 750 = $1,306 per million calls
-    assert via_response.cost == Decimal("0.001306")
+    return last_event(tracker)
+
+
+@pytest.mark.skipif(not LITELLM_KEEPS_CACHED_AUDIO, reason="this litellm's Gemini usage drops the cached audio")
+def test_gemini_cached_audio_costs_the_same_through_litellm_and_track_response(tracker: CostTracker) -> None:
+    """Cached audio is a cache read of its own, billed at its own price, through litellm and ``track_response``
+    (Gemini's REST JSON, and the same JSON from Vertex AI).
+
+    gemini-2.5-flash: 2,000 prompt tokens (1,200 text + 800 audio), 1,200 of them from the cache (800 text +
+    400 audio), 300 output. Billed: 400 text input, 400 audio input, 800 text and 400 audio cache reads, 300 output.
+    """
+    via_litellm = through_litellm_gemini(tracker, GEMINI_CACHED_AUDIO)
+    via_response = track_response(tracker, "gemini", "gemini-2.5-flash", GEMINI_CACHED_AUDIO)
+    via_vertex = track_response(tracker, "vertex_ai", "gemini-2.5-flash", GEMINI_CACHED_AUDIO)
+    expected = Usage(input=400, cache_read=800, cache_read_audio=400, output=300, audio_in=400)
+    for event in (via_litellm, via_response, via_vertex):
+        assert event.usage == expected
+        # ai.google.dev/gemini-api/docs/pricing (and litellm's map): text $0.30/M, audio $1.00/M, cached text
+        # $0.03/M, cached audio $0.10/M, output $2.50/M:
+        # 400 x 0.30 + 400 x 1.00 + 800 x 0.03 + 400 x 0.10 + 300 x 2.50 = 120 + 400 + 24 + 40 + 750 per million
+        assert event.cost == Decimal("0.001334"), (event.cost, event.price_source)
+
+
+@pytest.mark.skipif(LITELLM_KEEPS_CACHED_AUDIO, reason="this litellm's Gemini usage keeps the cached audio")
+def test_gemini_cached_audio_through_an_older_litellm_is_a_text_cache_read(tracker: CostTracker) -> None:
+    """litellm before 1.110 hands the callback no cached audio (its usage has the uncached audio and the cached
+    total): the 1,200 cached tokens are read as cache reads. ``track_response`` reads the payload itself and
+    finds the 400 cached audio tokens; that litellm's map has no cached-audio price for gemini-2.5-flash, so
+    they bill at the text cache price (as litellm bills them), and both paths cost the same."""
+    assert "cache_read_input_audio_token_cost" not in litellm.model_cost["gemini/gemini-2.5-flash"]
+    via_litellm = through_litellm_gemini(tracker, GEMINI_CACHED_AUDIO)
+    via_response = track_response(tracker, "gemini", "gemini-2.5-flash", GEMINI_CACHED_AUDIO)
+    assert via_litellm.usage == Usage(input=400, cache_read=1_200, output=300, audio_in=400)
+    assert via_response.usage == Usage(input=400, cache_read=800, cache_read_audio=400, output=300, audio_in=400)
+    # 400 x 0.30 + 400 x 1.00 + 1,200 x 0.03 + 300 x 2.50 = 120 + 400 + 36 + 750 per million
+    assert via_litellm.cost == via_response.cost == Decimal("0.001306")
 
 
 def test_litellm_normalized_anthropic_usage_reads_like_the_raw_payload(

@@ -16,7 +16,7 @@ os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 import anthropic.types
 import openai.types.chat
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import tokencost
@@ -444,6 +444,9 @@ KEYS = st.sampled_from(
         "cache_read_input_tokens",
         "cache_creation_input_tokens",
         "cache_creation",
+        "cached_tokens_details",
+        "input_token_details",
+        "output_token_details",
         "ephemeral_5m_input_tokens",
         "ephemeral_1h_input_tokens",
         "prompt_cache_hit_tokens",
@@ -553,6 +556,52 @@ def test_openai_split_conserves_tokens(prompt: int, cached: int, completion: int
     assert usage.completion_tokens == completion
     assert usage.cache_read == cached
     assert usage.reasoning == reasoning
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    text=st.integers(min_value=0, max_value=10**6),
+    audio=st.integers(min_value=0, max_value=10**6),
+    cached_text=st.integers(min_value=0, max_value=10**6),
+    cached_audio=st.integers(min_value=0, max_value=10**6),
+    api=st.sampled_from(["chat", "realtime"]),
+)
+def test_cached_audio_split_conserves_tokens(
+    text: int, audio: int, cached_text: int, cached_audio: int, api: str
+) -> None:
+    """Cached audio (``cached_tokens_details.audio_tokens``, a part of ``cached_tokens`` and of ``audio_tokens``) is
+    its own bucket: the buckets add back up to the prompt, the cache reads to ``cached_tokens``; more cached audio
+    than cached tokens is a UsageError."""
+    cached = cached_text + cached_audio
+    details = {"cached_tokens": cached, "audio_tokens": audio, "cached_tokens_details": {"audio_tokens": cached_audio}}
+    if api == "chat":
+        usage = {"prompt_tokens": text + audio, "completion_tokens": 5, "prompt_tokens_details": details}
+    else:
+        usage = {"input_tokens": text + audio, "output_tokens": 5, "input_token_details": details}
+    assume(cached_audio <= audio)  # (more cached audio than audio: the uncached audio reads as 0, as in litellm)
+    if cached_text > text:  # the parts do not fit the whole
+        with pytest.raises(UsageError):
+            extract_usage("openai", {"usage": usage})
+        return
+    read = extract_usage("openai", {"usage": usage})
+    assert read.prompt_tokens == text + audio
+    assert (read.cache_read, read.cache_read_audio, read.audio_in) == (cached_text, cached_audio, audio - cached_audio)
+    details["cached_tokens"] = cached_audio - 1  # fewer cached tokens than their audio part
+    if cached_audio:
+        with pytest.raises(UsageError, match="cached audio tokens"):
+            extract_usage("openai", {"usage": usage})
+
+
+def test_gemini_cached_audio_beyond_the_cached_tokens_is_a_usage_error() -> None:
+    meta = {
+        "promptTokenCount": 1_000,
+        "candidatesTokenCount": 10,
+        "cachedContentTokenCount": 100,
+        "promptTokensDetails": [{"modality": "AUDIO", "tokenCount": 1_000}],
+        "cacheTokensDetails": [{"modality": "AUDIO", "tokenCount": 400}],
+    }
+    with pytest.raises(UsageError, match="cached audio tokens"):
+        extract_usage("gemini", {"usageMetadata": meta})
 
 
 @pytest.fixture(scope="module")

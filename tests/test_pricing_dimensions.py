@@ -8,11 +8,14 @@ import os
 
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 
+import re
 from decimal import Decimal
+from importlib.metadata import version
 from typing import Any
 
 import litellm
 import pytest
+from litellm.types.utils import PromptTokensDetailsWrapper
 from map_entries import needs
 
 from tokencost import CostTracker
@@ -20,6 +23,8 @@ from tokencost.events import Event
 from tokencost.money import to_units
 from tokencost.pricing.override import register_price
 from tokencost.usage import Usage
+
+LITELLM = tuple(int(part) for part in re.findall(r"\d+", version("litellm"))[:3])
 
 
 def rate(model: str, key: str) -> Decimal:
@@ -152,6 +157,92 @@ def test_vertex_regional_endpoints_cost_the_uplift_more(tracker: CostTracker, mo
     assert regional.cost_units == to_units(tokens * uplift)
     plain = tracker.record_usage(model, Usage(input=1_000, output=100, inference_geo="global"))
     assert plain.cost_units == to_units(tokens)
+
+
+@pytest.mark.parametrize(
+    ("tier", "suffix"), [(None, ""), ("flex", "_flex"), ("priority", "_priority"), ("batch", "_batches")]
+)
+def test_cached_audio_bills_at_its_own_price_in_every_service_tier(
+    tracker: CostTracker, monkeypatch: pytest.MonkeyPatch, tier: str | None, suffix: str
+) -> None:
+    """gemini-3.1-flash-lite: cached audio at the map's ``cache_read_input_audio_token_cost`` of the call's tier
+    (ai.google.dev/gemini-api/docs/pricing: $0.05 per million, $0.025 in flex and batch), text cache reads at the
+    text cache price."""
+    model = "gemini/gemini-3.1-flash-lite"
+    needs(monkeypatch, model)
+    usage = Usage(input=10_000, cache_read=4_000, cache_read_audio=3_000, output=2_000, service_tier=tier)
+    event = tracker.record_usage("gemini-3.1-flash-lite", usage, provider="gemini")
+    expected = (
+        10_000 * rate(model, "input_cost_per_token" + suffix)
+        + 4_000 * rate(model, "cache_read_input_token_cost" + suffix)
+        + 3_000 * rate(model, "cache_read_input_audio_token_cost" + suffix)
+        + 2_000 * rate(model, "output_cost_per_token" + suffix)
+    )
+    assert event.cost_units == to_units(expected)
+    assert event.breakdown_units["cache_read_audio"] == to_units(
+        3_000 * rate(model, "cache_read_input_audio_token_cost" + suffix)
+    )
+
+
+# An entry with audio input dearer than text and no cached-audio price of its own: litellm's
+# generic_cost_per_token bills cached audio at the cache-read rate of the call's tier (its
+# cache_read_input_audio_token_cost key of the tier, else the standard one, else that rate).
+_NO_CACHED_AUDIO = {
+    "litellm_provider": "openai",
+    "mode": "chat",
+    "input_cost_per_token": 1e-06,
+    "input_cost_per_token_flex": 5e-07,
+    "output_cost_per_token": 2e-06,
+    "output_cost_per_token_flex": 1e-06,
+    "input_cost_per_audio_token": 4e-06,
+    "cache_read_input_token_cost": 1e-07,
+    "cache_read_input_token_cost_flex": 5e-08,
+}
+_FALLBACKS = [
+    # (model, its entry, service tier, what one cached audio token costs); litellm remembers an entry by name
+    pytest.param("acme-audio-1", _NO_CACHED_AUDIO, None, "1e-07", id="the-cache-read-price"),
+    pytest.param("acme-audio-2", _NO_CACHED_AUDIO, "flex", "5e-08", id="the-tiers-cache-read-price"),
+    pytest.param("acme-audio-3", {**_NO_CACHED_AUDIO, "cache_read_input_audio_token_cost": 3e-07}, "flex", "3e-07",
+                 id="the-standard-cached-audio-price"),
+    pytest.param("acme-audio-4", {k: v for k, v in _NO_CACHED_AUDIO.items() if not k.startswith("cache_read")},
+                 "flex", "5e-07", id="no-cache-price-the-tiers-input-price"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("model", "entry", "tier", "per_token"), _FALLBACKS)
+def test_cached_audio_without_its_own_price_bills_as_litellm_bills_it(
+    tracker: CostTracker,
+    monkeypatch: pytest.MonkeyPatch,
+    model: str,
+    entry: dict[str, Any],
+    tier: str | None,
+    per_token: str,
+) -> None:
+    """Never the audio input price, never the standard price in another tier: what litellm bills."""
+    monkeypatch.setitem(litellm.model_cost, model, entry)
+    usage = Usage(input=100, cache_read_audio=1_000, output=10, service_tier=tier)
+    event = tracker.record_usage(model, usage)
+    suffix = "" if tier is None else f"_{tier}"
+    expected = (
+        100 * rate(model, "input_cost_per_token" + suffix)
+        + 1_000 * Decimal(per_token)
+        + 10 * rate(model, "output_cost_per_token" + suffix)
+    )
+    assert event.cost_units == to_units(expected)
+    if LITELLM >= (1, 110, 0):  # litellm 1.98 bills cached audio as audio input too (tests/test_differential.py)
+        details = PromptTokensDetailsWrapper(
+            cached_tokens=1_000, audio_tokens=1_000, cached_tokens_details={"audio_tokens": 1_000}
+        )
+        theirs = litellm.cost_per_token(
+            model=model,
+            custom_llm_provider="openai",
+            usage_object=litellm.Usage(prompt_tokens=1_100, completion_tokens=10, prompt_tokens_details=details),
+            prompt_tokens=1_100,
+            completion_tokens=10,
+            service_tier=tier,
+        )
+        assert event.cost is not None
+        assert abs(event.cost - (Decimal(str(theirs[0])) + Decimal(str(theirs[1])))) <= event.cost * Decimal("1e-9")
 
 
 def test_fireworks_cache_reads_without_a_map_price_bill_at_half_the_input_price(

@@ -483,6 +483,7 @@ def _price_lines(price: Price) -> list[tuple[str, str]]:
         "audio_out": "audio out",
         "image": "image",
         "cache_write_1h": "cache write (1 h)",
+        "cache_read_audio": "cache read (audio)",
     }
     fallback = {"cache_read": "input", "cache_write": "input", "reasoning": "output"}
     explicit = price.as_per_mtok()

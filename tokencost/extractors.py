@@ -16,7 +16,8 @@ An extractor is ``fn(response) -> Usage``; one is registered per provider name. 
                             ``cache_creation_input_tokens``
 ``gemini``                  ``usage_metadata`` / ``usageMetadata``: ``promptTokenCount`` *includes*
                             ``cachedContentTokenCount``; ``thoughtsTokenCount`` is billed as output and is
-                            *not* in ``candidatesTokenCount``; also ``google``
+                            *not* in ``candidatesTokenCount``; the audio part of the cache
+                            (``cacheTokensDetails``) is ``cache_read_audio``; also ``google``
 ``openrouter``              OpenAI's shape; ``usage.cost`` is OpenRouter's own bill, and the call is priced at it
 ``bedrock``                 Converse: ``usage.inputTokens`` *excludes* ``cacheReadInputTokens`` and
                             ``cacheWriteInputTokens``; an InvokeModel body in Anthropic's or OpenAI's shape
@@ -43,6 +44,7 @@ from tokencost.usage import (
     read_billing_facts,
     read_count,
     read_openai_usage,
+    split_cache_reads,
     split_cache_writes,
 )
 
@@ -235,7 +237,8 @@ def gemini_usage(response: Any) -> Usage:
 
     ``promptTokenCount`` includes ``cachedContentTokenCount``; ``thoughtsTokenCount`` is billed as output and is
     not part of ``candidatesTokenCount`` (when the counts show it is, as some Vertex versions report, it is taken
-    out); tool-use prompt tokens are billed as input unless Google Search grounding ran.
+    out); tool-use prompt tokens are billed as input unless Google Search grounding ran. The audio part of the
+    cached tokens (``cacheTokensDetails``, modality ``AUDIO``) is ``cache_read_audio``, at its own price.
 
     Raises:
         UsageError: when the response has no usage metadata or a count cannot be read.
@@ -259,7 +262,7 @@ def gemini_usage(response: Any) -> Usage:
     prompt_audio = _modality_count(_field(meta, "prompt_tokens_details", "promptTokensDetails"), "AUDIO")
     cached_audio = _modality_count(_field(meta, "cache_tokens_details", "cacheTokensDetails"), "AUDIO")
     audio_out = _modality_count(_field(meta, "candidates_tokens_details", "candidatesTokensDetails"), "AUDIO")
-    return from_openai_counts(
+    result = from_openai_counts(
         prompt + billed_tool_use,
         candidates + thoughts,
         cache_read_tokens=cached,
@@ -267,6 +270,8 @@ def gemini_usage(response: Any) -> Usage:
         audio_in_tokens=max(0, prompt_audio - cached_audio),
         audio_out_tokens=min(audio_out, candidates),
     )
+    split_cache_reads(result, cached_audio)
+    return result
 
 
 # -- Bedrock and Vertex AI: several model families, told apart by the payload's shape -------------------------

@@ -4,9 +4,10 @@ A bucket is billed at one price and never overlaps another:
 
 =============  =================================================================
 ``input``      prompt tokens that were neither read from nor written to a cache
-``cache_read`` prompt tokens read from the provider's prompt cache
+``cache_read`` prompt tokens read from the provider's prompt cache (text; cached audio is ``cache_read_audio``)
 ``cache_write`` prompt tokens written to the prompt cache (the default, 5-minute TTL)
 ``cache_write_1h`` prompt tokens written to the prompt cache with a 1-hour TTL (Anthropic; dearer)
+``cache_read_audio`` audio prompt tokens read from the prompt cache (Gemini, OpenAI realtime; their own price)
 ``output``     completion tokens that are not reasoning tokens
 ``reasoning``  completion tokens spent thinking
 ``audio_in`` / ``audio_out`` / ``image``  tokens of those modalities (billed at their own price when known)
@@ -47,6 +48,7 @@ __all__ = [
     "read_field",
     "read_openai_usage",
     "read_service_tier",
+    "split_cache_reads",
     "split_cache_writes",
 ]
 
@@ -62,6 +64,7 @@ BUCKETS = (
     "audio_out",
     "image",
     "cache_write_1h",
+    "cache_read_audio",
 )
 
 
@@ -85,6 +88,7 @@ class Usage:
     audio_out: int = 0
     image: int = 0
     cache_write_1h: int = 0
+    cache_read_audio: int = 0
     web_search_requests: int = 0
     service_tier: str | None = None
     inference_geo: str | None = None
@@ -95,7 +99,15 @@ class Usage:
     @property
     def prompt_tokens(self) -> int:
         """All prompt-side tokens (OpenAI's ``prompt_tokens``: cache reads and writes included)."""
-        return self.input + self.cache_read + self.cache_write + self.cache_write_1h + self.audio_in + self.image
+        return (
+            self.input
+            + self.cache_read
+            + self.cache_write
+            + self.cache_write_1h
+            + self.cache_read_audio
+            + self.audio_in
+            + self.image
+        )
 
     @property
     def completion_tokens(self) -> int:
@@ -175,13 +187,17 @@ def from_openai_counts(
     )
 
 
-def read_field(obj: Any, key: str) -> Any:
-    """Read ``key`` of a payload that is a mapping (JSON) or an object (an SDK or litellm model); None if absent."""
+def read_field(obj: Any, key: str, *others: str) -> Any:
+    """Read ``key`` of a payload that is a mapping (JSON) or an object (an SDK or litellm model); None if absent.
+
+    With ``others``: the first of the keys the payload has (not None).
+    """
     if obj is None:
         return None
-    if isinstance(obj, Mapping):
-        return obj.get(key)
-    return getattr(obj, key, None)
+    value = obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key, None)
+    if value is None and others:
+        return read_field(obj, *others)
+    return value
 
 
 def _count(obj: Any, *keys: str) -> int:
@@ -214,14 +230,16 @@ def read_openai_usage(
     OpenAI and every OpenAI-compatible service all read usage here, so one payload has one cost. Read:
 
     * chat completions (``prompt_tokens`` / ``completion_tokens`` with ``prompt_tokens_details`` and
-      ``completion_tokens_details``) and the Responses API (``input_tokens`` / ``output_tokens`` with
-      ``input_tokens_details`` / ``output_tokens_details``);
+      ``completion_tokens_details``), the Responses API (``input_tokens`` / ``output_tokens`` with
+      ``input_tokens_details`` / ``output_tokens_details``) and the Realtime API (``input_token_details`` /
+      ``output_token_details``);
     * cache reads: ``cached_tokens``, DeepSeek's ``prompt_cache_hit_tokens``, litellm's
       ``cache_read_input_tokens`` (the largest, they name the same tokens);
     * cache writes: ``cache_creation_input_tokens`` or ``prompt_tokens_details.cache_write_tokens`` /
       ``cache_creation_tokens``;
     * audio and image prompt tokens, audio and reasoning completion tokens. Audio read from the cache
-      (``cached_tokens_details.audio_tokens``, as litellm reports Gemini) is a cache read, not audio input too;
+      (``cached_tokens_details.audio_tokens``, as litellm reports Gemini and OpenAI's Realtime API reports its
+      own) is a cache read of its own (``cache_read_audio``), not audio input or a text cache read too;
     * the 1-hour part of the cache writes (``cache_creation_token_details`` / ``cache_creation``
       ``.ephemeral_1h_input_tokens``) into ``cache_write_1h``; web searches, ``service_tier`` (the usage's, else
       ``response``'s, as OpenAI reports it) and ``inference_geo`` (see ``read_billing_facts``).
@@ -243,8 +261,9 @@ def read_openai_usage(
     elif read_field(usage, "input_tokens") is not None:
         prompt = _count(usage, "input_tokens")
         completion = _count(usage, "output_tokens")
-        prompt_details = read_field(usage, "input_tokens_details")
-        completion_details = read_field(usage, "output_tokens_details")
+        # The Realtime API names them input_token_details / output_token_details.
+        prompt_details = read_field(usage, "input_tokens_details", "input_token_details")
+        completion_details = read_field(usage, "output_tokens_details", "output_token_details")
     elif read_field(usage, "completion_tokens") is not None:
         raise UsageError("usage has no prompt_tokens")
     elif read_field(usage, "output_tokens") is not None:
@@ -260,7 +279,7 @@ def read_openai_usage(
         prompt_details, "cache_write_tokens", "cache_creation_tokens"
     )
     cached_audio = _count(read_field(prompt_details, "cached_tokens_details"), "audio_tokens")
-    audio_in = max(0, _count(prompt_details, "audio_tokens") - cached_audio)
+    audio_in = max(0, _count(prompt_details, "audio_tokens") - cached_audio)  # its audio tokens include the cached
     reasoning = _count(completion_details, "reasoning_tokens")
     if reasoning_outside_completion and reasoning:
         total = read_field(usage, "total_tokens")
@@ -281,6 +300,7 @@ def read_openai_usage(
         _count(read_field(prompt_details, "cache_creation_token_details"), "ephemeral_1h_input_tokens")
         or _count(read_field(usage, "cache_creation"), "ephemeral_1h_input_tokens"),
     )
+    split_cache_reads(result, cached_audio)
     read_billing_facts(result, usage, response)
     if billed_in_usage:
         result.billed_units = read_billed_units(usage)
@@ -299,6 +319,20 @@ def split_cache_writes(usage: Usage, one_hour: int) -> None:
         raise UsageError(f"1-hour cache writes ({one_hour}) exceed the cache writes ({usage.cache_write})")
     usage.cache_write -= one_hour
     usage.cache_write_1h = one_hour
+
+
+def split_cache_reads(usage: Usage, audio: int) -> None:
+    """Move ``audio`` of ``usage.cache_read`` (all cache reads) into ``cache_read_audio`` (their audio part).
+
+    Raises:
+        UsageError: when the cached audio tokens exceed the cache reads.
+    """
+    if not audio:
+        return
+    if audio > usage.cache_read:
+        raise UsageError(f"cached audio tokens ({audio}) exceed the cache reads ({usage.cache_read})")
+    usage.cache_read -= audio
+    usage.cache_read_audio = audio
 
 
 _STANDARD_TIERS = frozenset({"standard", "default", "auto", "standard_only", "on_demand"})

@@ -53,8 +53,8 @@ def _sums(events: Sequence[Event]) -> list[int]:
         sum(1 for e in events if e.cost_units is None),
         sum(e.saved_units for e in events),
         sum(e.usage.input for e in events),
-        sum(e.usage.cache_read for e in events),
-        sum(e.usage.cache_write for e in events),
+        sum(e.usage.cache_read + e.usage.cache_read_audio for e in events),  # cache reads of text and audio
+        sum(e.usage.cache_write + e.usage.cache_write_1h for e in events),  # cache writes of both TTLs
         sum(e.usage.output for e in events),
         sum(e.usage.reasoning for e in events),
     ]

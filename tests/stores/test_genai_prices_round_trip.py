@@ -20,7 +20,18 @@ from . import T0
 from .conftest import ALL_STORES
 from .test_price_round_trip import open_kind
 
-USAGE = Usage(input=1200, cache_read=300, cache_write=40, output=500, reasoning=70, audio_in=3, audio_out=4, image=5)
+USAGE = Usage(
+    input=1200,
+    cache_read=300,
+    cache_write=40,
+    output=500,
+    reasoning=70,
+    audio_in=3,
+    audio_out=4,
+    image=5,
+    cache_write_1h=6,
+    cache_read_audio=7,
+)
 
 
 def genai_events() -> list[Event]:
@@ -54,6 +65,7 @@ def test_the_source_prices_most_of_genai_prices() -> None:
     events = genai_events()
     assert len(events) > 1000
     assert any(e.price is not None and e.price.above_tier is not None for e in events)
+    assert any(e.price is not None and e.price.cache_read_audio is not None for e in events)
 
 
 @pytest.mark.parametrize("kind", ALL_STORES)
@@ -72,8 +84,8 @@ def test_every_genai_price_round_trips(kind: str, request: pytest.FixtureRequest
         wrong = [
             (e.model, b.cost_units, b.price)
             for e, b in zip(events, back, strict=True)
-            if (b.cost_units, b.price, b.price_source, b.saved_units)
-            != (e.cost_units, e.price, e.price_source, e.saved_units)
+            if (b.cost_units, b.price, b.price_source, b.saved_units, b.usage)
+            != (e.cost_units, e.price, e.price_source, e.saved_units, e.usage)
         ]
         assert wrong == []
         assert store.totals("genai").cost_units == sum(e.cost_units or 0 for e in events)

@@ -35,6 +35,7 @@ USAGE = Usage(
     audio_out=4,
     image=5,
     cache_write_1h=6,
+    cache_read_audio=7,
     web_search_requests=2,
 )
 
@@ -74,6 +75,10 @@ def test_the_map_has_the_shapes_that_broke_the_stores() -> None:
     assert any(e.price is not None and e.price.geo_multipliers for e in events)
     assert any(e.price is not None and e.price.web_search is not None for e in events)
     assert any(e.price is not None and e.price.cache_write_1h is not None for e in events)
+    assert any(e.price is not None and e.price.cache_read_audio is not None for e in events)
+    if any("cache_read_input_audio_token_cost_priority" in info for info in litellm.model_cost.values()):  # 1.110
+        tiers = [variant for e in events if e.price is not None for _, variant in e.price.service_tiers]
+        assert any(variant.cache_read_audio is not None for variant in tiers)
     assert any(e.price is not None and e.price.source_url for e in events)
 
 
@@ -97,6 +102,8 @@ def test_a_price_with_nested_tiers_and_every_bucket_survives_the_codec() -> None
         audio_in=Decimal("0.00004"),
         audio_out=Decimal("0.00008"),
         image=Decimal("0.000001"),
+        cache_write_1h=Decimal("0.000006"),
+        cache_read_audio=Decimal("1E-7"),
         source="cache-file",
         source_url="https://example.test/prices",
         tier_above_tokens=200_000,
@@ -133,8 +140,8 @@ def test_every_price_of_litellms_map_round_trips(kind: str, request: pytest.Fixt
         wrong = [
             (e.model, b.cost_units, b.price)
             for e, b in zip(events, back, strict=True)
-            if (b.cost_units, b.price, b.price_source, b.saved_units)
-            != (e.cost_units, e.price, e.price_source, e.saved_units)
+            if (b.cost_units, b.price, b.price_source, b.saved_units, b.usage)
+            != (e.cost_units, e.price, e.price_source, e.saved_units, e.usage)
         ]
         assert wrong == []
         assert store.totals("map").cost_units == sum(e.cost_units or 0 for e in events)

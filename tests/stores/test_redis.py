@@ -16,6 +16,7 @@ from tokencost.errors import MissingExtraError, StoreError
 from tokencost.stores import store_from_url
 from tokencost.stores.base import Check
 from tokencost.stores.redis import RedisStore
+from tokencost.usage import Usage
 
 from . import make_event
 from .conftest import redis_url, require_redis_server
@@ -75,6 +76,23 @@ def test_keys_live_under_the_ledger_hash_tag_with_integer_money(rstore: RedisSto
     assert client.hget("tokencost:{app}:counters", "u:total") == "7"
     assert client.hget("tokencost:{app}:agg:user", "9:alice") == "20000"
     assert client.hget("tokencost:{app}:agg:user", "1:alice") is None
+
+
+def test_events_an_older_tokencost_wrote_read_back(rstore: RedisStore, client: Any) -> None:
+    """An event's usage written by an older tokencost (eight values, or twelve without cached audio) reads back
+    with the buckets it did not know at zero."""
+    usage = Usage(input=100, cache_read=1_200, audio_in=400, output=300, cache_write_1h=6, web_search_requests=2)
+    rstore.record("app", make_event("e1", usage=usage))
+    assert rstore.flush(10)
+    stream = "tokencost:{app}:events"
+    [(entry_id, fields)] = client.xrange(stream)
+    raw = json.loads(fields["e"])
+    assert raw[6][-1] == 0  # this tokencost writes cached audio last
+    client.xdel(stream, entry_id)
+    for call_id, values in (("twelve", raw[6][:12]), ("eight", raw[6][:8])):
+        client.xadd(stream, {"e": json.dumps([call_id, *raw[1:6], values, *raw[7:]])})
+    back = {e.call_id: e.usage for e in rstore.events("app")}
+    assert back == {"twelve": usage, "eight": Usage(input=100, cache_read=1_200, audio_in=400, output=300)}
 
 
 def test_reserve_compares_amounts_beyond_2_to_53_exactly(rstore: RedisStore) -> None:

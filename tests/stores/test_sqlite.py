@@ -567,3 +567,39 @@ def test_a_schema_3_file_gets_the_micro_dollar_columns(sqlite_url: str, tmp_path
         conn.close()
     finally:
         store.close()
+
+
+def test_a_schema_5_file_gets_the_cached_audio_column(sqlite_url: str, tmp_path: Path) -> None:
+    """A schema-5 file (no cache_read_audio column: cached audio was counted in cache_read) is upgraded in place:
+    its events, totals and groups read the same, with no cached audio; new events record theirs, a pending old
+    event is repriced."""
+    path = tmp_path / "ledger.db"
+    store = SQLiteStore(sqlite_url)
+    old = make_event("e1", usage=Usage(input=400, cache_read=1_200, audio_in=400, output=300))
+    pending = make_event("p1", price=None, status="pending", usage=Usage(input=10, cache_read=5, output=1))
+    store.record("app", old, ("total",))
+    store.record("app", pending, ("total",))
+    store.close()
+    conn = sqlite3.connect(path)
+    conn.execute("ALTER TABLE events DROP COLUMN cache_read_audio")
+    conn.execute("PRAGMA user_version = 5")
+    conn.commit()
+    conn.close()
+
+    store = SQLiteStore(sqlite_url)
+    try:
+        assert store.events("app") == [old, pending]
+        assert store.totals("app").cache_read_tokens == 1_205
+        new = make_event("e2", usage=Usage(input=400, cache_read=800, cache_read_audio=400, output=300))
+        store.record("app", new, ("total",))
+        assert store.update_cost("app", "p1", GPT4O.cost_units(pending.usage), GPT4O, ("total",))
+        back = store.events("app")
+        assert [e.usage for e in back] == [old.usage, pending.usage, new.usage]
+        assert store.totals("app").cache_read_tokens == 1_205 + 1_200
+        assert store.aggregate("app", "model")[0].cache_read_tokens == 1_205 + 1_200
+        assert store.counters("app", ["total"])["total"][1] == 2_300 + 16 + 1_900
+        conn = sqlite3.connect(path)
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        conn.close()
+    finally:
+        store.close()

@@ -4,9 +4,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+from decimal import Decimal
+
 import pytest
 
 from tokencost.events import Event
+from tokencost.pricing import Price
 from tokencost.stores.base import (
     MAX_EVENT_UNITS,
     MAX_TOKENS,
@@ -218,6 +222,48 @@ def test_update_cost_keeps_the_billing_dimensions(store: Store) -> None:
     assert store.totals(LEDGER).cache_write_tokens == 2300
     groups = {g.key: g for g in store.aggregate(LEDGER, "status")}
     assert (groups["ok"].requests, groups["ok"].cache_write_tokens) == (1, 2300)
+
+
+# gemini-2.5-flash: $0.30 / $2.50, audio $1.00, cache reads $0.03, cached audio $0.10 per million.
+GEMINI = dataclasses.replace(
+    Price.per_mtok("0.30", "2.50", cache_read="0.03", source="litellm"),
+    audio_in=Decimal("0.000001"),
+    cache_read_audio=Decimal("0.0000001"),
+)
+CACHED_AUDIO = Usage(input=400, cache_read=800, cache_read_audio=400, audio_in=400, output=300)
+
+
+def test_cached_audio_round_trips_and_counts_as_a_cache_read_in_totals(store: Store) -> None:
+    """Cached audio reads back as recorded, priced and saved at its own price; the totals' and groups' cache
+    reads count text and audio, the counters' tokens every token."""
+    events = [
+        make_event("a1", model="gemini-2.5-flash", price=GEMINI, usage=CACHED_AUDIO),
+        make_event("a2", usage=Usage(input=10, cache_read_audio=5, output=5)),
+    ]
+    record_all(store, events)
+    back = store.events(LEDGER)
+    assert back == events
+    assert back[0].cost_units == 1_334 * 10**6  # $0.001334 (tests/test_provider_payloads.py)
+    assert back[0].saved_units == 576 * 10**6  # 800 x (0.30 - 0.03) + 400 x (1.00 - 0.10) per million
+    totals = store.totals(LEDGER)
+    assert totals.cache_read_tokens == 1_200 + 5
+    assert totals.input_tokens == 400 + 10
+    assert store.counters(LEDGER, ["total"])["total"][1] == 2_300 + 20
+    groups = {g.key: g for g in store.aggregate(LEDGER, "model")}
+    assert (groups["gemini-2.5-flash"].cache_read_tokens, groups["gpt-4o"].cache_read_tokens) == (1_200, 5)
+
+
+def test_update_cost_keeps_the_cached_audio(store: Store) -> None:
+    """Repricing a pending event keeps its cached audio, saves at its price, and keeps its groups' cache reads."""
+    pending = make_event("p1", model="gemini-2.5-flash", price=None, status="pending", usage=CACHED_AUDIO)
+    store.record(LEDGER, pending, ("total",))
+    assert store.update_cost(LEDGER, "p1", GEMINI.cost_units(CACHED_AUDIO), GEMINI, ("total",))
+    repriced = store.events(LEDGER)[0]
+    assert repriced.usage == CACHED_AUDIO
+    assert repriced.saved_units == 576 * 10**6
+    assert store.totals(LEDGER).cache_read_tokens == 1_200
+    groups = {g.key: g for g in store.aggregate(LEDGER, "status")}
+    assert (groups["ok"].requests, groups["ok"].cache_read_tokens) == (1, 1_200)
 
 
 def test_metadata_that_looks_alike_reads_back_as_recorded(store: Store) -> None:

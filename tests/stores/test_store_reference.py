@@ -32,6 +32,8 @@ _usage = st.builds(
     cache_write=st.integers(0, 500),
     output=st.integers(0, 3_000),
     reasoning=st.integers(0, 100),
+    cache_write_1h=st.integers(0, 300),
+    cache_read_audio=st.integers(0, 400),
 )
 _metadata = st.fixed_dictionaries(
     {},

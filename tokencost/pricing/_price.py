@@ -17,7 +17,9 @@ _GLOBAL_GEOS = frozenset({"global", "not_available"})
 
 _MILLION = Decimal(1_000_000)
 # A bucket without its own price is billed at its parent's: cache and audio-in and image at input, reasoning and
-# audio-out at output. (Providers that bill reasoning separately give it a price of its own.)
+# audio-out at output. (Providers that bill reasoning separately give it a price of its own.) Cached audio without
+# a price of its own is billed as a cache read, as litellm bills it (generic_cost_per_token: the text cache-read
+# rate of the call's tier when the map has no cache_read_input_audio_token_cost).
 _FALLBACK = {
     "cache_read": "input",
     "cache_write": "input",
@@ -26,6 +28,7 @@ _FALLBACK = {
     "audio_out": "output",
     "image": "input",
     "cache_write_1h": "cache_write",
+    "cache_read_audio": "cache_read",
 }
 
 
@@ -46,6 +49,7 @@ class Price:
     audio_out: Decimal | None = None
     image: Decimal | None = None
     cache_write_1h: Decimal | None = None
+    cache_read_audio: Decimal | None = None
     source: str = "override"
     source_url: str | None = None
     # litellm bills prompts above this many tokens at a higher tier we do not model: use its response_cost.
@@ -63,8 +67,9 @@ class Price:
     unmodeled: str | None = None
     # Pico-dollars per token for each bucket, when every price is a whole number of them (the fast path).
     _units: tuple[int, ...] | None = field(default=None, init=False, repr=False, compare=False)
-    # What one cache-read token saves in pico-dollars, with ``_units``.
+    # What one cache-read token (text, audio) saves in pico-dollars, with ``_units``.
     _saved_per_read: int = field(default=0, init=False, repr=False, compare=False)
+    _saved_per_audio_read: int = field(default=0, init=False, repr=False, compare=False)
     _hash: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -76,6 +81,7 @@ class Price:
             units = tuple(int(s) for s in scaled)
             object.__setattr__(self, "_units", units)
             object.__setattr__(self, "_saved_per_read", max(0, units[0] - units[1]))
+            object.__setattr__(self, "_saved_per_audio_read", max(0, units[5] - units[9]))
 
     @classmethod
     def per_mtok(
@@ -173,7 +179,9 @@ class Price:
 
     def _token_units(self, usage: Usage) -> int:
         if self._units is not None:
-            input_, cache_read, cache_write, output, reasoning, audio_in, audio_out, image, write_1h = self._units
+            input_, cache_read, cache_write, output, reasoning, audio_in, audio_out, image, write_1h, read_audio = (
+                self._units
+            )
             return (
                 usage.input * input_
                 + usage.cache_read * cache_read
@@ -184,6 +192,7 @@ class Price:
                 + usage.audio_out * audio_out
                 + usage.image * image
                 + usage.cache_write_1h * write_1h
+                + usage.cache_read_audio * read_audio
             )
         out = self.breakdown_units(usage)
         out.pop("web_search", None)
@@ -202,13 +211,17 @@ class Price:
         return out
 
     def saved_units(self, usage: Usage) -> int:
-        """Return what the cache reads in ``usage`` saved against the uncached input price, in pico-dollars."""
-        if not usage.cache_read:
+        """Return what the cache reads in ``usage`` saved against the uncached price, in pico-dollars: the input
+        price for text, the audio input price for cached audio."""
+        if not (usage.cache_read or usage.cache_read_audio):
             return 0
         if self._units is not None:
-            return usage.cache_read * self._saved_per_read
-        saved = usage.cache_read * (self.input - self.per_token("cache_read"))
-        return max(0, to_units(saved))
+            return usage.cache_read * self._saved_per_read + usage.cache_read_audio * self._saved_per_audio_read
+        saved = max(0, to_units(usage.cache_read * (self.input - self.per_token("cache_read"))))
+        if usage.cache_read_audio:
+            audio = usage.cache_read_audio * (self.per_token("audio_in") - self.per_token("cache_read_audio"))
+            saved += max(0, to_units(audio))
+        return saved
 
     def as_per_mtok(self) -> dict[str, Decimal]:
         """Return each explicitly set bucket price in USD per million tokens."""

@@ -35,11 +35,12 @@ _BUCKETS = {
     "output_audio_mtok": "audio_out",
     "input_image_mtok": "image",
     "cache_write_1h_mtok": "cache_write_1h",
+    "cache_audio_read_mtok": "cache_read_audio",
 }
 _PRICE_FIELDS = frozenset(f.name for f in dataclasses.fields(Price) if f.init)
 # Prices of things a call is billed for only when it uses them, and tokencost does not count (yet): a call that
 # does not use them is priced exactly without them.
-_ONLY_WHEN_USED = frozenset({"web_searches_kcount", "storage_searches_kcount", "cache_audio_read_mtok"})
+_ONLY_WHEN_USED = frozenset({"web_searches_kcount", "storage_searches_kcount"})
 # litellm's provider names -> genai-prices provider ids (where they differ, or the name is not the id).
 _PROVIDER_IDS = {
     "gemini": "google",

@@ -23,6 +23,7 @@ _FIELDS = {
     "audio_out": "output_cost_per_audio_token",
     "image": "input_cost_per_image_token",
     "cache_write_1h": "cache_creation_input_token_cost_above_1hr",
+    "cache_read_audio": "cache_read_input_audio_token_cost",
 }
 _TIER = re.compile(r"^input_cost_per_token_above_(\d+)k_tokens$")
 # Service tiers and the suffix of their keys in litellm's map (``input_cost_per_token_flex``...).
@@ -119,6 +120,7 @@ def _price(values: dict[str, Decimal | None], source_url: str | None, web_search
         audio_out=values["audio_out"],
         image=values["image"],
         cache_write_1h=values["cache_write_1h"],
+        cache_read_audio=values["cache_read_audio"],
         web_search=web_search,
         source="litellm",
         source_url=source_url,

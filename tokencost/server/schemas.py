@@ -130,6 +130,7 @@ class EventOut(ResponseModel):
     audio_in_tokens: int
     audio_out_tokens: int
     image_tokens: int
+    cache_read_audio_tokens: int = Field(description="The audio part of cache_read_tokens.")
     saved_by_cache: str
     cost_breakdown: dict[str, str]
     price_per_mtok: dict[str, str]

@@ -93,6 +93,7 @@ def implausible(event: Event) -> str | None:
             and 0 <= u.audio_out <= m
             and 0 <= u.image <= m
             and 0 <= u.cache_write_1h <= m
+            and 0 <= u.cache_read_audio <= m
             and 0 <= u.web_search_requests <= m
             and (cost is None or 0 <= cost <= MAX_EVENT_UNITS)
             and 0 <= event.saved_units <= MAX_EVENT_UNITS
@@ -136,6 +137,7 @@ def plausible_event(event: Event) -> Event:
                 | u.audio_out
                 | u.image
                 | u.cache_write_1h
+                | u.cache_read_audio
                 | u.web_search_requests
             )
             <= MAX_TOKENS
@@ -188,7 +190,8 @@ class Reservation:
 
 @dataclass(frozen=True, slots=True)
 class Totals:
-    """Running totals of one ledger (money in pico-dollars)."""
+    """Running totals of one ledger (money in pico-dollars). Cache reads count text and audio, cache writes both
+    TTLs."""
 
     requests: int = 0
     cost_units: int = 0

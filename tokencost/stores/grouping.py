@@ -108,7 +108,7 @@ def sums_of(events: Iterable[Event]) -> list[int]:
         saved += event.saved_units
         usage = event.usage
         input_ += usage.input
-        cache_read += usage.cache_read
+        cache_read += usage.cache_read + usage.cache_read_audio
         cache_write += usage.cache_write + usage.cache_write_1h
         output += usage.output
         reasoning += usage.reasoning

@@ -42,11 +42,12 @@ from tokencost.usage import Usage
 __all__ = ["MemoryStore"]
 
 _UNPRICED = -1  # cost value of an unpriced event
-_NO_EXTRA = (0, 0, 0, 0, 0, None, None)
+_NO_EXTRA = (0, 0, 0, 0, 0, None, None, 0)
 # Sums of a kind: requests, cost, unpriced, saved, then the five main token buckets.
 _N_SUMS = 9
 # An event's row: timestamp, kind, the number ending its call id (0: the id is in other_ids), then cost (-1 when
-# unpriced), saved, input, cache_read, cache_write (both TTLs: the 1-hour part is in ``extra``), output, reasoning.
+# unpriced), saved, input, cache_read (text and audio: the audio part is in ``extra``), cache_write (both TTLs: the
+# 1-hour part is in ``extra``), output, reasoning.
 # Packing a row in place is three times as
 # fast as appending each value to an array.
 _ROW = struct.Struct("=d2I7q")
@@ -87,9 +88,9 @@ class _Ledger:
         self.chunk = bytearray()  # the chunk rows are written to, at ``offset``
         self.offset = 0
         self.count = 0
-        # index -> (audio_in, audio_out, image, cache_write_1h, web_search_requests, service_tier, inference_geo)
-        # when any is set
-        self.extra: dict[int, tuple[int, int, int, int, int, str | None, str | None]] = {}
+        # index -> (audio_in, audio_out, image, cache_write_1h, web_search_requests, service_tier, inference_geo,
+        # cache_read_audio) when any is set
+        self.extra: dict[int, tuple[int, int, int, int, int, str | None, str | None, int]] = {}
         # A call id ending in a number ("t3f2a-17", as track() makes them) is kept as its kind's prefix and the
         # number: 4 bytes an event instead of a string. Other ids (litellm's UUIDs) are kept here.
         self.other_ids: dict[int, str] = {}
@@ -159,11 +160,11 @@ class _Ledger:
                 yield from _ROW.iter_unpack(memoryview(chunk)[: rows * _ROW_BYTES])
 
     def usage(self, index: int, row: tuple[Any, ...]) -> Usage:
-        audio_in, audio_out, image, write_1h, searches, tier, geo = self.extra.get(index, _NO_EXTRA)
+        audio_in, audio_out, image, write_1h, searches, tier, geo, read_audio = self.extra.get(index, _NO_EXTRA)
         input_, cache_read, cache_write, output, reasoning = row[5:]
         return Usage(
-            input_, cache_read, cache_write - write_1h, output, reasoning, audio_in, audio_out, image, write_1h,
-            searches, tier, geo,
+            input_, cache_read - read_audio, cache_write - write_1h, output, reasoning, audio_in, audio_out, image,
+            write_1h, read_audio, searches, tier, geo,
         )  # fmt: skip
 
 
@@ -246,7 +247,7 @@ class MemoryStore(Store):
                 _UNPRICED if cost is None else cost,
                 event.saved_units,
                 usage.input,
-                usage.cache_read,
+                usage.cache_read + usage.cache_read_audio,
                 usage.cache_write + usage.cache_write_1h,
                 usage.output,
                 usage.reasoning,
@@ -261,6 +262,7 @@ class MemoryStore(Store):
                 or usage.audio_out
                 or usage.image
                 or usage.cache_write_1h
+                or usage.cache_read_audio
                 or usage.web_search_requests
                 or usage.service_tier is not None
                 or usage.inference_geo is not None
@@ -273,6 +275,7 @@ class MemoryStore(Store):
                     usage.web_search_requests,
                     usage.service_tier,
                     usage.inference_geo,
+                    usage.cache_read_audio,
                 )
             if cost is None:
                 led.pending_ids[call_id] = index

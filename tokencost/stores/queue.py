@@ -207,6 +207,7 @@ class WriteBehind:
                 + usage.cache_read
                 + usage.cache_write
                 + usage.cache_write_1h
+                + usage.cache_read_audio
                 + usage.output
                 + usage.reasoning
                 + usage.audio_in

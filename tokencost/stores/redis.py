@@ -101,6 +101,22 @@ _TOTALS_FIELDS = (
     "cost_m",
     "saved_m",
 )
+# An event's usage as its JSON holds it, in this order (an older tokencost wrote the first eight, or twelve).
+_STORED_USAGE = (
+    "input",
+    "cache_read",
+    "cache_write",
+    "output",
+    "reasoning",
+    "audio_in",
+    "audio_out",
+    "image",
+    "cache_write_1h",
+    "web_search_requests",
+    "service_tier",
+    "inference_geo",
+    "cache_read_audio",
+)
 _SCRIPTS = ("record", "reserve", "release", "counters", "update_cost", "reservations")
 _SCAN_PAGE = 2000
 _NO_TAGS = (NONE_KEY,)  # the tag groups of an event without metadata
@@ -193,6 +209,7 @@ def _encode_event_as(event: Event, pkey: str | None, metadata: Mapping[str, Any]
                 usage.web_search_requests,
                 usage.service_tier,
                 usage.inference_geo,
+                usage.cache_read_audio,
             ],
             event.price_source,
             pkey,
@@ -211,7 +228,7 @@ def _decode_event(raw: list[Any], prices: Mapping[str, Price]) -> Event:
         timestamp=ts,
         model=model,
         provider=provider,
-        usage=Usage(*buckets),  # an older tokencost wrote the first eight only
+        usage=Usage(**dict(zip(_STORED_USAGE, buckets, strict=False))),  # an older tokencost wrote fewer
         cost_units=cost,
         price_source=source,
         price=None if pkey is None else prices[pkey],

@@ -328,6 +328,7 @@ class _Database:
             cache_read = usage.cache_read
             cache_write = usage.cache_write
             write_1h = usage.cache_write_1h
+            read_audio = usage.cache_read_audio
             output = usage.output
             reasoning = usage.reasoning
             cost = event.cost_units
@@ -369,6 +370,7 @@ class _Database:
                     usage.web_search_requests,
                     usage.service_tier,
                     usage.inference_geo,
+                    read_audio,
                 )
             )
             kind = (ledger, model, provider, status, source, day, text)
@@ -382,7 +384,7 @@ class _Database:
                     1 if cost is None else 0,
                     saved,
                     input_,
-                    cache_read,
+                    cache_read + read_audio,
                     cache_write + write_1h,
                     output,
                     reasoning,
@@ -395,7 +397,7 @@ class _Database:
                     sums[1] += cost
                 sums[3] += saved
                 sums[4] += input_
-                sums[5] += cache_read
+                sums[5] += cache_read + read_audio
                 sums[6] += cache_write + write_1h
                 sums[7] += output
                 sums[8] += reasoning
@@ -652,7 +654,7 @@ class _Database:
 def _decode_row(row: Sequence[Any]) -> Event:
     seq, call_id, ts, model, provider, cost, saved = row[:7]
     input_, cache_read, cache_write, output, reasoning, audio_in, audio_out, image = row[7:15]
-    price_source, price_json, breakdown, metadata, status, reason, write_1h, searches, tier, geo = row[15:]
+    price_source, price_json, breakdown, metadata, status, reason, write_1h, searches, tier, geo, read_audio = row[15:]
     return Event(
         call_id=call_id or f"event-{seq}",
         timestamp=ts,
@@ -668,6 +670,7 @@ def _decode_row(row: Sequence[Any]) -> Event:
             audio_out,
             image,
             write_1h,
+            read_audio,
             searches,
             tier,
             geo,
@@ -848,15 +851,15 @@ class SQLiteStore(Store):
         def run(conn: sqlite3.Connection) -> dict[tuple[str, str], tuple[int, int]] | None:
             row = conn.execute(
                 "SELECT e.seq, e.cost, e.saved, e.input, e.cache_read, e.cache_write, e.output, e.reasoning,"
-                " e.audio_in, e.audio_out, e.image, e.cache_write_1h, e.metadata,"
+                " e.audio_in, e.audio_out, e.image, e.cache_write_1h, e.cache_read_audio, e.metadata,"
                 f" {', '.join(KEY_SQL[dim] for dim in MOVED_DIMENSIONS)}"
                 " FROM events AS e WHERE e.ledger = ? AND e.call_id = ? AND e.cost IS NULL ORDER BY e.seq DESC LIMIT 1",
                 (ledger, call_id),
             ).fetchone()
             if row is None:
                 return None
-            seq, _, old_saved, *buckets = row[:12]
-            metadata, *keys = row[12:]
+            seq, _, old_saved, *buckets = row[:13]
+            metadata, *keys = row[13:]
             saved = price.saved_units(Usage(*buckets)) or old_saved
             price_id = self._db.price_id(conn, price_json)
             conn.execute(
@@ -873,6 +876,7 @@ class SQLiteStore(Store):
             )
             # The event leaves its groups as it was and joins them as it is now (status and price_source change).
             tokens = buckets[:5]
+            tokens[1] += buckets[9]  # the totals' cache reads are of text and audio
             tokens[2] += buckets[8]  # the totals' cache writes are of both TTLs
             tag_rows = conn.execute(TAGS_SQL, (metadata,)).fetchall()
             tags = [("tag", NONE_KEY if tag is None else tag) for (tag,) in tag_rows] or [("tag", NONE_KEY)]

@@ -17,8 +17,8 @@ NEWEST = f", ({COVERED}), (SELECT COALESCE(max(seq), 0) FROM events) FROM spans"
 INSERT_EVENT = (
     "INSERT INTO events (ledger, call_id, ts, model, provider, cost, saved, input, cache_read, cache_write, output,"
     " reasoning, audio_in, audio_out, image, price_source, price_id, breakdown, metadata, status, reason,"
-    " cache_write_1h, web_search_requests, service_tier, inference_geo)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " cache_write_1h, web_search_requests, service_tier, inference_geo, cache_read_audio)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # Add a batch's sums to its ledger's totals.
 # Adding sums in SQL: (the money sums' micro-dollar parts too).
@@ -41,12 +41,13 @@ UPSERT_COUNTER = (
 EVENT_COLUMNS = (
     "e.seq, e.call_id, e.ts, e.model, e.provider, e.cost, e.saved, e.input, e.cache_read, e.cache_write, e.output,"
     " e.reasoning, e.audio_in, e.audio_out, e.image, e.price_source, p.json, e.breakdown, e.metadata, e.status,"
-    " e.reason, e.cache_write_1h, e.web_search_requests, e.service_tier, e.inference_geo"
+    " e.reason, e.cache_write_1h, e.web_search_requests, e.service_tier, e.inference_geo, e.cache_read_audio"
 )
 # The stored sums (split_sums' layout) of a group of events: money summed in two parts, so no SUM overflows.
 SUMS_SQL = (
     "COUNT(*), COALESCE(SUM(e.cost % 1000000), 0), COUNT(*) - COUNT(e.cost), COALESCE(SUM(e.saved % 1000000), 0),"
-    " COALESCE(SUM(e.input), 0), COALESCE(SUM(e.cache_read), 0), COALESCE(SUM(e.cache_write + e.cache_write_1h), 0),"
+    " COALESCE(SUM(e.input), 0), COALESCE(SUM(e.cache_read + e.cache_read_audio), 0),"
+    " COALESCE(SUM(e.cache_write + e.cache_write_1h), 0),"
     " COALESCE(SUM(e.output), 0), COALESCE(SUM(e.reasoning), 0),"
     " COALESCE(SUM(e.cost / 1000000), 0), COALESCE(SUM(e.saved / 1000000), 0)"
 )

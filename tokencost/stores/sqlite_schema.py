@@ -16,11 +16,12 @@ logger = logging.getLogger("tokencost")
 
 # 1: the first layout. 2: adds the groups table. 3: spans replace the (ledger, ts) index of events. 4: running
 # money sums get a micro-dollar column (cost_m, saved_m, units_m: past 2^63 pico-dollars), reservations their
-# creation time. 5: events get cache_write_1h, web_search_requests, service_tier and inference_geo. An older file
-# is upgraded when opened.
-SCHEMA_VERSION = 5
+# creation time. 5: events get cache_write_1h, web_search_requests, service_tier and inference_geo. 6: events get
+# cache_read_audio (the audio part of the cache reads; cache_read keeps the text part). An older file is upgraded
+# when opened.
+SCHEMA_VERSION = 6
 N_SUMS = 11  # Stored sums: requests, cost, unpriced, saved, five token buckets, cost_m, saved_m (split_sums).
-# Columns schemas 4 and 5 added to tables an older file already has (ALTER TABLE ... ADD COLUMN).
+# Columns schemas 4 to 6 added to tables an older file already has (ALTER TABLE ... ADD COLUMN).
 ADDED_COLUMNS = (
     ("totals", "cost_m", "INTEGER NOT NULL DEFAULT 0"),
     ("totals", "saved_m", "INTEGER NOT NULL DEFAULT 0"),
@@ -33,6 +34,7 @@ ADDED_COLUMNS = (
     ("events", "web_search_requests", "INTEGER NOT NULL DEFAULT 0"),
     ("events", "service_tier", "TEXT"),
     ("events", "inference_geo", "TEXT"),
+    ("events", "cache_read_audio", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 SCHEMA = """
@@ -63,7 +65,8 @@ CREATE TABLE IF NOT EXISTS events (
     cache_write_1h INTEGER NOT NULL DEFAULT 0,
     web_search_requests INTEGER NOT NULL DEFAULT 0,
     service_tier TEXT,
-    inference_geo TEXT
+    inference_geo TEXT,
+    cache_read_audio INTEGER NOT NULL DEFAULT 0
 );
 -- The stretch of events (seq range, time range) each batch wrote for each ledger: a block range index, which
 -- ledger and time filters narrow a scan with. An index on (ledger, ts) cost 10% of the write speed.
