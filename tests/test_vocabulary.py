@@ -19,7 +19,7 @@ from rich.console import Console
 from tokencost import Budget, CostTracker
 from tokencost.cli import main
 from tokencost.money import format_usd, usd_text
-from tokencost.reports import build_summary
+from tokencost.reports import build_summary, export_record
 from tokencost.server import create_app
 
 
@@ -99,3 +99,29 @@ def test_the_report_shows_amounts_to_their_last_digit(ledger: str) -> None:
     for group in data["groups"]:
         assert format_usd(Decimal(group["cost"])) in out.getvalue()
     assert format_usd(Decimal(data["cost"])) in out.getvalue()
+
+
+def test_an_events_token_fields_add_up_as_docs_json_says() -> None:
+    """An event's cache_write_tokens counts its 1-hour writes and cache_read_tokens its cached audio, in the
+    export record, the API event and ``history`` alike, as in summaries: input_tokens = prompt_tokens -
+    cache_read_tokens - cache_write_tokens (docs/json.md)."""
+    tracker = CostTracker(print_summary=False, linkup_api_key=False)
+    try:
+        event = tracker.track(
+            "claude-sonnet-4-5",
+            10_000,
+            500,
+            provider="anthropic",
+            cache_read_tokens=4_000,
+            cache_write_tokens=3_000,
+            cache_write_1h_tokens=2_000,
+        )
+        record = export_record(event)
+        assert record["cache_write_tokens"] == 3_000
+        assert record["input_tokens"] == record["prompt_tokens"] - record["cache_read_tokens"] - 3_000 == 3_000
+        history = tracker.history[-1]
+        assert (history["cache_read_tokens"], history["cache_write_tokens"]) == (4_000, 3_000)
+        totals = build_summary(tracker.store, tracker.name).to_dict()
+        assert (totals["cache_read_tokens"], totals["cache_write_tokens"]) == (4_000, 3_000)
+    finally:
+        tracker.close()

@@ -84,8 +84,8 @@ class Event:
             "provider": self.provider,
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens,
-            "cache_read_tokens": usage.cache_read,
-            "cache_write_tokens": usage.cache_write,
+            "cache_read_tokens": usage.cache_read + usage.cache_read_audio,  # text and audio, as in summaries
+            "cache_write_tokens": usage.cache_write + usage.cache_write_1h,  # both TTLs, as in summaries
             "reasoning_tokens": usage.reasoning,
             "cost": self.cost,
             "priced": self.priced,

@@ -1043,7 +1043,7 @@ def _fields(event: Event) -> list[Any]:
         usage.completion_tokens,
         usage.input,
         usage.cache_read + usage.cache_read_audio,  # every cache read, as in summaries
-        usage.cache_write,
+        usage.cache_write + usage.cache_write_1h,  # every cache write (both TTLs), as in summaries
         usage.output,
         usage.reasoning,
         usage.audio_in,
