@@ -12,6 +12,8 @@ from typing import Any
 
 import litellm
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tokencost
 from tokencost import Budget, BudgetExceededError, CostTracker
@@ -382,3 +384,55 @@ def test_bad_budget_values(kwargs: dict[str, Any], message: str) -> None:
     """Budget rejects unknown windows, zones, scopes and policies with a ValueError naming the argument."""
     with pytest.raises(ValueError, match=message):
         Budget(**kwargs)
+
+
+ZONES = [
+    "UTC",
+    "Europe/Paris",
+    "America/New_York",
+    "Asia/Kathmandu",
+    "Australia/Lord_Howe",
+    "Pacific/Chatham",
+    "America/Santiago",
+    "Asia/Tehran",
+    "America/St_Johns",
+    "Asia/Beirut",
+    "Europe/Amsterdam",
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    window=st.sampled_from(["day", "month", "total"]),
+    tz=st.sampled_from(ZONES),
+    days=st.lists(st.integers(-80 * 366, 40 * 366), min_size=1, max_size=4),  # days from 2000-01-01 (1920-2040)
+    offsets=st.lists(st.floats(-1_800, 1_800), min_size=1, max_size=10),
+)
+def test_window_id_remembered_per_quarter_hour_answers_as_the_calendar_does(
+    window: str, tz: str, days: list[int], offsets: list[float]
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    b = Budget(limit_usd=1, window=window, tz=tz)  # type: ignore[arg-type]
+    for day in days:  # instants around a local midnight (a window's start), in the order drawn
+        midnight = dt.datetime.combine(dt.date(2000, 1, 1) + dt.timedelta(days=day), dt.time(), ZoneInfo(tz))
+        for offset in offsets:
+            ts = midnight.timestamp() + offset
+            assert b.window_id(ts) == b.window_id_at(ts), (window, tz, ts)
+
+
+@pytest.mark.parametrize(
+    ("tz", "moment"),
+    [
+        ("Europe/Paris", "2026-03-29T00:59:59.999+00:00"),  # the clock jumps from 02:00 to 03:00 at 01:00 UTC
+        ("America/New_York", "2026-11-01T05:59:59+00:00"),  # the clock falls back from 02:00 to 01:00
+        ("America/Santiago", "2026-09-06T03:59:59+00:00"),  # the clock jumps at local midnight
+        ("Asia/Kathmandu", "2026-12-07T18:14:59.999+00:00"),  # +05:45: midnight at 18:15 UTC
+        ("Europe/Amsterdam", "1930-06-01T22:40:28+00:00"),  # +01:19:32: midnight inside a quarter hour of UTC
+    ],
+)
+def test_window_id_at_each_side_of_midnight_and_clock_changes(tz: str, moment: str) -> None:
+    b = Budget(limit_usd=1, window="day", tz=tz)
+    at = dt.datetime.fromisoformat(moment).timestamp()
+    for ts in (at - 0.5, at, at + 0.001, at + 1, at - 0.5, at + 3600):
+        assert b.window_id(ts) == b.window_id_at(ts)

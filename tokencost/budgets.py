@@ -40,6 +40,12 @@ __all__ = [
 WINDOWS: tuple[Window, ...] = ("total", "day", "month")
 
 
+# window_id remembers its answer for a quarter hour of UTC time: today's time zone offsets and clock changes are
+# multiples of 15 minutes, so a window does not begin inside one (window_id checks both ends before remembering).
+_SLOT_S = 900.0
+_UNSET = object()
+
+
 @dataclass(frozen=True)
 class Budget:
     """A limit on one scope of calls.
@@ -104,10 +110,32 @@ class Budget:
     @property
     def limit_units(self) -> int | None:
         """The limit in pico-dollars."""
-        return None if self.limit_usd is None else to_units(self.limit_usd)
+        units: int | None = self.__dict__.get("_limit_units", _UNSET)
+        if units is _UNSET:  # worked out once (every call checks and charges its budgets)
+            units = None if self.limit_usd is None else to_units(self.limit_usd)
+            object.__setattr__(self, "_limit_units", units)
+        return units
 
     def window_id(self, timestamp: float) -> str:
-        """Return the window a time falls in: ``"total"``, ``"2026-11-24"`` or ``"2026-11"`` (in ``tz``)."""
+        """Return the window a time falls in: ``"total"``, ``"2026-11-24"`` or ``"2026-11"`` (in ``tz``).
+
+        Remembered per quarter hour of UTC time (every call asks for its budgets' windows several times): the
+        answer of ``window_id_at`` for a quarter hour whose first and last instant fall in the same window.
+        """
+        if self.window == "total":
+            return "total"
+        slot = timestamp // _SLOT_S
+        seen = self.__dict__.get("_window_slot")
+        if seen is not None and seen[0] == slot:
+            return seen[1]  # type: ignore[no-any-return]
+        found = self.window_id_at(timestamp)
+        start = slot * _SLOT_S
+        if self.window_id_at(start) == found == self.window_id_at(start + _SLOT_S - 0.001):
+            object.__setattr__(self, "_window_slot", (slot, found))
+        return found
+
+    def window_id_at(self, timestamp: float) -> str:
+        """``window_id`` worked out from the calendar, nothing remembered (its plain reference)."""
         if self.window == "total":
             return "total"
         local = dt.datetime.fromtimestamp(timestamp, ZoneInfo(self.tz))

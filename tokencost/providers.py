@@ -9,6 +9,7 @@ from tokencost.pricing.litellm_map import model_info
 __all__ = ["BILLED_BY_RESPONSE_MODEL", "billed_model", "provider_of", "split_model"]
 
 _PROVIDERS: dict[str, str] = {}  # model -> provider, remembered (bounded)
+_SPLITS: dict[tuple[str, str | None], tuple[str, str]] = {}  # (model, provider) -> split_model's answer (bounded)
 # Providers where the requested name is a deployment the user named, and the response says which model ran.
 BILLED_BY_RESPONSE_MODEL = frozenset({"azure", "azure_openai", "azure_ai"})
 
@@ -29,14 +30,23 @@ def provider_of(model: str) -> str:
 
 
 def split_model(model: str, provider: Any = None) -> tuple[str, str]:
-    """Return (model, provider) as litellm names them in events: ``openai/gpt-4o`` -> (``gpt-4o``, ``openai``)."""
-    import litellm
+    """Return (model, provider) as litellm names them in events: ``openai/gpt-4o`` -> (``gpt-4o``, ``openai``).
 
-    try:
-        name, found, _, _ = litellm.get_llm_provider(model=model, custom_llm_provider=provider or None)
-        return str(name), str(found)
-    except Exception:  # litellm does not know it: keep the name as given
-        return model, str(provider) if provider else provider_of(model)
+    Remembered per (model, provider): a strict or per-model budget asks for every call before it is sent.
+    """
+    key = (model, provider or None) if isinstance(provider, (str, type(None))) else None
+    split = _SPLITS.get(key) if key is not None else None
+    if split is None:
+        import litellm
+
+        try:
+            name, found, _, _ = litellm.get_llm_provider(model=model, custom_llm_provider=provider or None)
+            split = str(name), str(found)
+        except Exception:  # litellm does not know it: keep the name as given
+            split = model, str(provider) if provider else provider_of(model)
+        if key is not None and len(_SPLITS) < 10_000:
+            _SPLITS[key] = split
+    return split
 
 
 def billed_model(provider: str, requested: str, reported: Any = None, base_model: Any = None) -> str:
