@@ -194,10 +194,53 @@ def read_field(obj: Any, key: str, *others: str) -> Any:
     """
     if obj is None:
         return None
-    value = obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key, None)
+    if isinstance(obj, Mapping):
+        value = obj.get(key)
+    else:
+        names = _class_names(type(obj))
+        value = getattr(obj, key, None) if names is None else _model_field(obj, key, names)
     if value is None and others:
         return read_field(obj, *others)
     return value
+
+
+# Usage payloads are mostly pydantic models (litellm's, OpenAI's, Anthropic's SDK objects), and most keys read
+# are absent: pydantic's __getattr__ raises AttributeError for each (about 2 us; a litellm call reads a dozen).
+# ``_model_field`` reads such a model as getattr(obj, key, None) does, without the exception, knowing the names its
+# class defines (remembered per class, when first read). A class that changes attribute access (its own
+# __getattr__ or __getattribute__) is read by getattr. tests/test_usage_reader.py compares the two.
+_MODEL_CLASSES: dict[type, frozenset[str] | None] = {}
+
+
+def _class_names(cls: type) -> frozenset[str] | None:
+    """The attribute names a plain pydantic model class defines, or None for any other class (remembered)."""
+    try:
+        return _MODEL_CLASSES[cls]
+    except KeyError:
+        pass
+    base = next((c for c in cls.__mro__ if c.__name__ == "BaseModel" and c.__module__ == "pydantic.main"), None)
+    plain = (
+        base is not None
+        and "__getattr__" in base.__dict__
+        and getattr(cls, "__getattr__", None) is base.__dict__["__getattr__"]
+        and cls.__getattribute__ is object.__getattribute__  # type: ignore[comparison-overlap]
+    )
+    names = frozenset(name for c in cls.__mro__ for name in c.__dict__) if plain else None
+    if len(_MODEL_CLASSES) < 1_000:
+        _MODEL_CLASSES[cls] = names
+    return names
+
+
+def _model_field(obj: Any, key: str, names: frozenset[str]) -> Any:
+    """``getattr(obj, key, None)`` of a plain pydantic model whose class defines ``names``: a field, else a class
+    attribute (a property, a method) or private attribute through getattr, else an extra field, else None."""
+    values = obj.__dict__
+    if key in values:
+        return values[key]
+    if key in names or key[:1] == "_":
+        return getattr(obj, key, None)
+    extra = obj.__pydantic_extra__
+    return extra.get(key) if extra else None
 
 
 def _count(obj: Any, *keys: str) -> int:
