@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,7 +120,7 @@ class LitellmCalls:
         a cache hit, a mocked embedding. Register it as pending so views wait for it; False if already known.
         ``call_type`` is litellm's (``"completion"``, ``"acompletion"``...), when known.
         """
-        if self.closed:
+        if self.closed or call_id in self._seen or call_id in self._pending:  # read again under the lock below
             return False
         pending = Pending(
             thread=threading.get_ident(),
@@ -380,9 +381,7 @@ def _base_model(kwargs: Mapping[str, Any]) -> str | None:
             found = read_field(holder, "base_model")
     if not found:
         try:
-            from litellm.utils import get_base_model_from_metadata
-
-            found = get_base_model_from_metadata(model_call_details=kwargs)
+            found = _litellm_base_model()(model_call_details=kwargs)
         except Exception:  # an older or newer litellm without it: no base model
             return None
     if not isinstance(found, str) or not found:
@@ -391,12 +390,20 @@ def _base_model(kwargs: Mapping[str, Any]) -> str | None:
     return found.split("/", 1)[1] if found.startswith(("azure/", "azure_ai/")) else found
 
 
+@functools.cache
+def _litellm_base_model() -> Callable[..., Any]:
+    """litellm's ``get_base_model_from_metadata`` (imported once: every call's event asks for it)."""
+    from litellm.utils import get_base_model_from_metadata
+
+    return get_base_model_from_metadata  # type: ignore[no-any-return]
+
+
 def _in_loop(call_type: Any) -> bool:
     """Whether a call set up now may still be in flight while this thread's event loop runs.
 
     An async call inside a running loop may be; a blocking call (by litellm's ``call_type``) never is.
     """
-    return _loop_running() and str(getattr(call_type, "value", call_type)) not in _SYNC_CALL_TYPES
+    return str(getattr(call_type, "value", call_type)) not in _SYNC_CALL_TYPES and _loop_running()
 
 
 def _loop_running() -> bool:
