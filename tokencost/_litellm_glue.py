@@ -398,11 +398,11 @@ def _patch_executor() -> Any:
         try:
             logging_obj = _logging_of(fn, args)
             call_id = getattr(logging_obj, "litellm_call_id", None) if logging_obj is not None else None
-            if call_id and not kwargs.get("for_async_request"):
-                _record_submitted(logging_obj, fn, args, kwargs)
             if call_id:
-                model = str(logging_obj.model_call_details.get("model") or getattr(logging_obj, "model", "") or "")
                 trackers = registry.active()
+                if not kwargs.get("for_async_request"):
+                    _record_submitted(logging_obj, fn, args, kwargs, trackers)
+                model = str(logging_obj.model_call_details.get("model") or getattr(logging_obj, "model", "") or "")
                 _reattach_missing(trackers)  # a logger may have reset litellm's lists during the call
                 call_type = getattr(logging_obj, "call_type", None)
                 expecting = [weakref.ref(t) for t in trackers if t.calls.expect_event(call_id, model, call_type)]
@@ -436,7 +436,9 @@ def _patch_executor() -> Any:
     return submit
 
 
-def _record_submitted(logging_obj: Any, fn: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+def _record_submitted(
+    logging_obj: Any, fn: Any, args: Sequence[Any], kwargs: Mapping[str, Any], trackers: Sequence[Tracking]
+) -> None:
     """Record a sync call's success event now, in the caller's thread, from what litellm hands its pool.
 
     litellm submits ``success_handler(result, start_time, end_time, cache_hit)`` (behind ``ctx.run`` for plain
@@ -449,7 +451,8 @@ def _record_submitted(logging_obj: Any, fn: Any, args: Sequence[Any], kwargs: Ma
     if getattr(result, "usage", None) is None:
         return
     cache_hit = handler_args[3] if len(handler_args) > 3 else kwargs.get("cache_hit")
-    record_now(logging_obj, result, cache_hit=bool(cache_hit), stream=bool(getattr(logging_obj, "stream", False)))
+    stream = bool(getattr(logging_obj, "stream", False))
+    record_now(logging_obj, result, cache_hit=bool(cache_hit), stream=stream, trackers=trackers)
 
 
 def _patch_worker() -> Any:
@@ -517,9 +520,18 @@ def _record_queued(coroutine: Any) -> None:
     record_now(logging_obj, result, cache_hit=bool(cache_hit))
 
 
-def record_now(logging_obj: Any, result: Any, *, cache_hit: bool = False, stream: bool = False) -> None:
-    """Record a finished call from its litellm ``Logging`` object, in the caller's thread or task."""
-    trackers = registry.active()
+def record_now(
+    logging_obj: Any,
+    result: Any,
+    *,
+    cache_hit: bool = False,
+    stream: bool = False,
+    trackers: Sequence[Tracking] | None = None,
+) -> None:
+    """Record a finished call from its litellm ``Logging`` object, in the caller's thread or task (for the
+    registered trackers, or ``trackers``)."""
+    if trackers is None:
+        trackers = registry.active()
     if not trackers:
         return
     kwargs: dict[str, Any] = dict(logging_obj.model_call_details)
