@@ -290,7 +290,7 @@ class Recorder:
                 units, tokens = counters[key]
                 limit = b.limit_units
                 over = (limit is not None and units >= limit) or (b.max_tokens is not None and tokens >= b.max_tokens)
-                label = f"{key}#{b.limit_usd}:{b.max_tokens}"
+                label = f"{key}#{b.limit_usd}:{b.max_tokens}" if over or self.alert_at else ""
                 if over:
                     with self._lock:
                         first = label not in self._crossed
