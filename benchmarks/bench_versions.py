@@ -74,15 +74,18 @@ def environment(tree: str) -> dict[str, str]:
 def import_ms(tree: str, runs: int = 7) -> float:
     """``from tokencost import CostTracker`` on top of ``import litellm``, median of ``runs`` (-X importtime)."""
     env = environment(tree)
-    subprocess.run([sys.executable, "-c", IMPORT], env=env, check=True)  # writes the bytecode
+    # Not from the current directory: ``python -c`` puts it first on sys.path, and a checkout's own tokencost folder
+    # there would be imported instead of ``tree``'s.
+    with tempfile.TemporaryDirectory() as cwd:
+        subprocess.run([sys.executable, "-c", IMPORT], env=env, cwd=cwd, check=True)  # writes the bytecode
 
-    def one() -> float:
-        command = [sys.executable, "-X", "importtime", "-c", IMPORT]
-        err = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stderr
-        rows = [line.split("|") for line in err.splitlines()]
-        return sum(int(row[1]) for row in rows if len(row) == 3 and row[2].rstrip().startswith(" tokencost")) / 1000
+        def one() -> float:
+            command = [sys.executable, "-X", "importtime", "-c", IMPORT]
+            err = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, check=True).stderr
+            rows = [line.split("|") for line in err.splitlines()]
+            return sum(int(row[1]) for row in rows if len(row) == 3 and row[2].rstrip().startswith(" tokencost")) / 1000
 
-    return statistics.median(one() for _ in range(runs))
+        return statistics.median(one() for _ in range(runs))
 
 
 def figures(tree: str) -> dict[str, float]:

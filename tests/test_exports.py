@@ -38,3 +38,37 @@ def test_import_tokencost_does_not_import_litellm() -> None:
     code = "import sys, tokencost; print('litellm' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# Modules only some trackers need: a default tracker (and the import) must not load them.
+_FEATURE_MODULES = {
+    "tokencost.webhooks": "alert_webhook=",
+    "tokencost.worst_case": "a strict budget, estimate_cost() or can_afford()",
+    "tokencost.budget_line": "budget_lines() and reports",
+    "tokencost.stores.reservation": "listing reservations",
+}
+
+
+def test_a_default_tracker_loads_no_module_of_a_feature_it_does_not_use() -> None:
+    """``CostTracker(budget=...)`` and one track() import neither webhooks, worst_case, budget_line nor
+    stores.reservation: each is imported when its feature is first used."""
+    code = (
+        "import sys, tokencost; t = tokencost.CostTracker(budget=5, print_summary=False); "
+        "t.track('gpt-4o', 10, 5, metadata={'user': 'a'}); t.close(); "
+        f"print(sorted(m for m in {sorted(_FEATURE_MODULES)!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", {m: _FEATURE_MODULES[m] for m in _FEATURE_MODULES}
+
+
+def test_the_features_load_their_modules() -> None:
+    """The laziness keeps each feature working: a strict budget, an alert webhook, budget lines and reservations."""
+    code = (
+        "import sys, tokencost\n"
+        "t = tokencost.CostTracker(budgets=[tokencost.Budget(limit_usd=5, strict=True)], print_summary=False,\n"
+        "    alert_at=(0.5,), alert_webhook='http://127.0.0.1:9/hook')\n"
+        "t.budget_lines(); t.store.reservations(t.name); t.can_afford('gpt-4o', 'hi', 10); t.close()\n"
+        f"print(sorted(m for m in {sorted(_FEATURE_MODULES)!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == repr(sorted(_FEATURE_MODULES))

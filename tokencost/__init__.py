@@ -20,7 +20,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tokencost.budgets import Budget, BudgetLine, ScopedBudget, budget, scope
+    from tokencost.budget_line import BudgetLine
+    from tokencost.budgets import Budget, ScopedBudget, budget, scope
     from tokencost.errors import (
         BudgetExceededError,
         MissingExtraError,
@@ -62,7 +63,7 @@ __all__ = [
 _HOMES = {
     "Budget": "tokencost.budgets",
     "BudgetExceededError": "tokencost.errors",
-    "BudgetLine": "tokencost.budgets",
+    "BudgetLine": "tokencost.budget_line",
     "CostTracker": "tokencost.tracker",
     "Event": "tokencost.events",
     "MissingExtraError": "tokencost.errors",

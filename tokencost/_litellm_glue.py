@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 import litellm
 
 from tokencost import registry
-from tokencost.compat import check_litellm
 from tokencost.context import current_scope
 from tokencost.errors import BudgetExceededError
 from tokencost.frameworks import check_frameworks
@@ -241,6 +240,8 @@ def install_pre_call_rule() -> None:
 def _install() -> None:
     """Put tokencost's hooks into litellm, remembering what to take out again (call with _state_lock held)."""
     global _installed
+    from tokencost.compat import check_litellm  # once per process: the first tracker checks litellm
+
     check_litellm()  # warns once per missing internal, naming what degrades
     state = _Installed()
     rules = getattr(litellm, "pre_call_rules", None)

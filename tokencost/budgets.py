@@ -20,10 +20,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from tokencost.context import current_scope, scope
 from tokencost.money import from_units, parse_amount, to_units
 from tokencost.scoped import ScopedBudget, budget
-from tokencost.typing import Money, Per, Unpriced, Window
 
 if TYPE_CHECKING:
+    from tokencost.budget_line import BudgetLine
     from tokencost.stores.base import Store
+    from tokencost.typing import Money, Per, Unpriced, Window
 
 __all__ = [
     "Budget",
@@ -225,44 +226,6 @@ def load_budgets(text: str | None) -> list[Budget]:
         return []
 
 
-@dataclass(frozen=True)
-class BudgetLine:
-    """The state of one budget scope, for summaries and reports."""
-
-    label: str
-    window: Window
-    limit_usd: Decimal | None
-    spent_usd: Decimal
-    remaining_usd: Decimal | None
-    max_tokens: int | None
-    tokens: int
-    strict: bool
-    reserved_usd: Decimal = Decimal(0)
-    """What strict reservations of calls in flight (or of crashed workers, until they expire) hold."""
-    per: str | None = None
-    """The budget's ``per`` key (None: all calls together)."""
-    value: str = "*"
-    """The scope's value of ``per`` (``"alice"``), ``"*"`` without one."""
-    window_start: float | None = None
-    """When the current window began (epoch seconds); None for ``"total"``."""
-    window_end: float | None = None
-    """When the current window ends; None for ``"total"``."""
-
-    @property
-    def exceeded(self) -> bool:
-        """Whether the scope is spent (money or tokens)."""
-        over_money = self.limit_usd is not None and self.spent_usd >= self.limit_usd
-        over_tokens = self.max_tokens is not None and self.tokens >= self.max_tokens
-        return over_money or over_tokens
-
-    @property
-    def fraction(self) -> float | None:
-        """Spent over limit (for bars), or None without a money limit. Display only."""
-        if not self.limit_usd:
-            return None
-        return float(self.spent_usd / self.limit_usd)
-
-
 def budget_lines(
     store: Store,
     ledger: str,
@@ -275,6 +238,8 @@ def budget_lines(
     seen in the current window.
     """
     import time
+
+    from tokencost.budget_line import BudgetLine
 
     if budgets is None:
         budgets = load_budgets(store.get_meta(ledger, "budgets"))
@@ -344,3 +309,13 @@ def counter_checks(
             seen = out.get(key)
             out[key] = (b, value) if seen is None else (tighter(seen[0], b), value)
     return out
+
+
+def __getattr__(name: str) -> Any:
+    # BudgetLine lives in tokencost.budget_line, built on first use: most programs never read their budgets' state.
+    if name == "BudgetLine":
+        from tokencost.budget_line import BudgetLine
+
+        globals()[name] = BudgetLine
+        return BudgetLine
+    raise AttributeError(f"module 'tokencost.budgets' has no attribute {name!r}")

@@ -31,10 +31,10 @@ from tokencost.providers import provider_of, split_model
 from tokencost.scoped import active_budgets
 from tokencost.stores import Check
 from tokencost.usage import read_field
-from tokencost.worst_case import QUICK_ROOM, WorstCase, WorstCaseRequest, count_prompt
 
 if TYPE_CHECKING:
     from tokencost.typing import OnStoreError
+    from tokencost.worst_case import WorstCase, WorstCaseRequest
 
 __all__ = ["Admission", "Enforcer"]
 
@@ -123,11 +123,15 @@ class Enforcer:
             metadata = call_metadata(current_scope(), raw_meta, kwargs.get("user"))
             model, provider = split_model(str(model), kwargs.get("custom_llm_provider"))
             max_tokens = kwargs.get("max_tokens") or kwargs.get("max_completion_tokens")
-            request = WorstCaseRequest.from_kwargs(kwargs)
+            request = None
+            if any(b.strict for b in self.ledger.budgets):  # only a strict budget reserves the worst case
+                from tokencost.worst_case import WorstCaseRequest
+
+                request = WorstCaseRequest.from_kwargs(kwargs)
         except Exception as exc:
             self.ledger.bug("admit", exc)
             call_id, model, messages, metadata, provider, max_tokens = None, "", None, current_scope(), None, None
-            request = WorstCaseRequest()
+            request = None
         self.admit(
             str(model), provider, metadata, call_id=call_id, messages=messages, max_tokens=max_tokens, request=request
         )
@@ -196,6 +200,8 @@ class Enforcer:
         strict = {key: (b, value) for key, (b, value) in checks.items() if b.strict}
         if not strict or not reserve:
             return None
+        from tokencost.worst_case import WorstCaseRequest  # only strict budgets need it
+
         request = request or WorstCaseRequest()
         # A small plain-text prompt is first bounded by its size (no tokenizer run: most of a strict budget's cost
         # per call); only when that does not fit is it counted exactly, so a call is refused on the exact count.
@@ -317,6 +323,8 @@ class Enforcer:
 
         ``quick``: a small plain-text prompt is bounded by its size, never less than counted (see ``quick_bound``).
         """
+        from tokencost.worst_case import WorstCase
+
         price = self.lookup(model, provider)
         prompt = request.prompt_tokens(model, messages, quick=quick)
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 0:
@@ -343,6 +351,8 @@ class Enforcer:
         price = self.lookup(model, provider)
         if price is None:
             return None
+        from tokencost.worst_case import count_prompt
+
         prompt = count_prompt(model, messages)
         output = max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) else 0
         output = max(output, 0)
@@ -381,6 +391,8 @@ class Enforcer:
 
 def _roomy(b: Budget, counter: tuple[int, int, int], worst: WorstCase) -> bool:
     """Whether ``b``'s counter (spent, tokens, reserved) has room for ``QUICK_ROOM`` calls of ``worst``."""
+    from tokencost.worst_case import QUICK_ROOM
+
     units, tokens, reserved = counter
     if (
         b.limit_units is not None

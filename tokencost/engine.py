@@ -33,12 +33,12 @@ from tokencost.recording import Recorder
 from tokencost.scoped import active_budgets
 from tokencost.stores import Store, Totals, store_from_url
 from tokencost.track_args import read_timestamp
-from tokencost.webhooks import CLOSE_TIMEOUT_S, Webhook
 
 if TYPE_CHECKING:
     from tokencost.events import Event
     from tokencost.typing import OnStoreError
     from tokencost.usage import Usage
+    from tokencost.webhooks import Webhook
 
 __all__ = ["Engine", "Tracking", "as_budgets", "price_sources"]
 
@@ -238,7 +238,10 @@ class Engine:
                 close()
         self.ledger.safe("flush", lambda: self.store.flush(5.0))
         self.ledger.safe("close", self.store.close)
-        self.finish_alerts(CLOSE_TIMEOUT_S)
+        if self.recorder.webhook is not None:
+            from tokencost.webhooks import CLOSE_TIMEOUT_S  # only a tracker with alert_webhook= imports webhooks
+
+            self.finish_alerts(CLOSE_TIMEOUT_S)
 
     def finish_alerts(self, timeout: float) -> None:
         """Give the alert webhook up to ``timeout`` seconds to deliver what is queued, then stop its thread."""

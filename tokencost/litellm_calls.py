@@ -21,7 +21,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokencost.context import current_scope
 from tokencost.enforcement import Enforcer
@@ -30,8 +30,11 @@ from tokencost.ledger import Ledger
 from tokencost.metadata import call_metadata
 from tokencost.providers import billed_model, provider_of
 from tokencost.recording import Recorder
-from tokencost.scoped import ScopedBudget, active_budgets
+from tokencost.scoped import active_budgets
 from tokencost.usage import Usage, UsageError, from_litellm_usage, read_field, read_service_tier
+
+if TYPE_CHECKING:
+    from tokencost.scoped import ScopedBudget
 
 __all__ = ["STREAM_ESTIMATED", "LitellmCalls", "Pending"]
 

@@ -57,14 +57,19 @@ _DROP_KEYS = frozenset(
     }
 )
 _DROP_PREFIXES = ("user_api_key", "litellm_", "requester_", "_", "x-", "x_")
-_SECRET_KEY = re.compile(
-    r"(api[_-]?key|secret|password|passwd|authorization|credential|access[_-]?token|bearer|session[_-]?token)",
-    re.I,
-)
-_SECRET_VALUE = re.compile(
-    r"^\s*(bearer\s+\S+|(sk|pk|rk)-[A-Za-z0-9_\-]{12,}|[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.)", re.I
-)
-_HEADER_TAG = re.compile(r"^[A-Za-z][A-Za-z0-9-]*: ")  # "User-Agent: OpenAI/Python 1.99"
+_SECRET_KEY = r"(api[_-]?key|secret|password|passwd|authorization|credential|access[_-]?token|bearer|session[_-]?token)"
+_SECRET_VALUE = r"^\s*(bearer\s+\S+|(sk|pk|rk)-[A-Za-z0-9_\-]{12,}|[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.)"
+_HEADER_TAG = r"^[A-Za-z][A-Za-z0-9-]*: "  # "User-Agent: OpenAI/Python 1.99"
+_patterns: tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]] | None = None
+
+
+def _compiled() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """The secret-key, secret-value and header-tag patterns, compiled on first use (compiling them at import was
+    most of this module's import time)."""
+    global _patterns
+    if _patterns is None:
+        _patterns = (re.compile(_SECRET_KEY, re.I), re.compile(_SECRET_VALUE, re.I), re.compile(_HEADER_TAG))
+    return _patterns
 
 
 def clean_tags(tags: Any) -> list[str] | None:
@@ -72,13 +77,15 @@ def clean_tags(tags: Any) -> list[str] | None:
     if not isinstance(tags, (list, tuple)):
         return None
     out = [str(t) for t in tags if isinstance(t, (str, int, float)) and not isinstance(t, bool)]
-    return [t for t in dict.fromkeys(out) if not _HEADER_TAG.match(t) and not _SECRET_VALUE.match(t)]
+    _, secret_value, header_tag = _patterns or _compiled()
+    return [t for t in dict.fromkeys(out) if not header_tag.match(t) and not secret_value.match(t)]
 
 
 def clean_metadata(raw: object) -> dict[str, Any]:
     """Keep the caller's JSON-able attribution metadata; drop litellm's internals and anything secret."""
     if not isinstance(raw, Mapping):
         return {}
+    secret_key, secret_value, _ = _patterns or _compiled()
     out: dict[str, Any] = {}
     for key, value in raw.items():
         if (
@@ -86,7 +93,7 @@ def clean_metadata(raw: object) -> dict[str, Any]:
             or not key
             or key in _DROP_KEYS
             or key.startswith(_DROP_PREFIXES)
-            or _SECRET_KEY.search(key)
+            or secret_key.search(key)
         ):
             continue
         if key == "tags":
@@ -96,11 +103,10 @@ def clean_metadata(raw: object) -> dict[str, Any]:
         elif value is None or isinstance(value, (bool, int, float)):
             out[key] = value
         elif isinstance(value, str):
-            if not _SECRET_VALUE.match(value):
+            if not secret_value.match(value):
                 out[key] = value
         elif isinstance(value, (list, tuple)) and all(
-            isinstance(v, (str, int, float, bool)) and not (isinstance(v, str) and _SECRET_VALUE.match(v))
-            for v in value
+            isinstance(v, (str, int, float, bool)) and not (isinstance(v, str) and secret_value.match(v)) for v in value
         ):
             out[key] = list(value)
     return out

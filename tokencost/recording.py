@@ -19,12 +19,12 @@ from tokencost.events import Event
 from tokencost.ledger import Ledger
 from tokencost.money import from_units, to_units
 from tokencost.pricing import Price, PriceChain
-from tokencost.scoped import ScopedBudget
 from tokencost.stores import Check
 from tokencost.stores.base import plausible_event
 from tokencost.usage import Usage
 
 if TYPE_CHECKING:
+    from tokencost.scoped import ScopedBudget
     from tokencost.webhooks import Webhook
 
 __all__ = ["Recorder"]

@@ -39,7 +39,8 @@ from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
 
-from tokencost.budgets import Budget, BudgetLine, budget_lines
+from tokencost.budget_line import BudgetLine
+from tokencost.budgets import Budget, budget_lines
 from tokencost.errors import PriceNotFoundError, StoreError
 from tokencost.events import Event
 from tokencost.money import UNITS_PER_USD, format_usd, from_units, units_text, usd_text

@@ -13,10 +13,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from tokencost.money import from_units, parse_amount, to_units
-from tokencost.typing import Money
+
+if TYPE_CHECKING:
+    from tokencost.typing import Money
 
 __all__ = ["ACTIVE_BUDGETS", "BlockTracker", "ScopedBudget", "active_budgets", "budget"]
 

@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from tokencost._litellm_glue import drain_litellm_pool, register, sync_litellm_budget, unregister
-from tokencost.budgets import Budget, BudgetLine, budget_lines
+from tokencost.budgets import Budget, budget_lines
 from tokencost.context import SCOPE
 from tokencost.engine import Engine, as_budgets, check_alert_at, check_seconds, open_store, price_sources
 from tokencost.events import Event
@@ -33,13 +33,14 @@ from tokencost.scoped import ACTIVE_BUDGETS
 from tokencost.stores import Store, Totals
 from tokencost.track_args import check_track_counts, read_timestamp, track_usage
 from tokencost.usage import Usage
-from tokencost.webhooks import Webhook, as_webhook
 from tokencost.when import parse_when
 
 if TYPE_CHECKING:
+    from tokencost.budget_line import BudgetLine
     from tokencost.reports import Summary
     from tokencost.response_cache import CacheStats
     from tokencost.typing import Money, OnStoreError, ReportWindow
+    from tokencost.webhooks import Webhook
 
 __all__ = ["CostTracker"]
 
@@ -123,7 +124,11 @@ class CostTracker(LitellmHooks):
         ttl = check_seconds(reservation_ttl, "reservation_ttl")
         self.store_timeout = None if store_timeout is None else check_seconds(store_timeout, "store_timeout")
         alerts = check_alert_at(alert_at)
-        webhook = as_webhook(alert_webhook)
+        webhook = None
+        if alert_webhook is not None:
+            from tokencost.webhooks import as_webhook  # only a tracker that posts alerts imports webhooks
+
+            webhook = as_webhook(alert_webhook)
         if webhook is not None and not alerts:
             raise ValueError("alert_webhook needs alert_at: the budget fractions at which to post, such as (0.8,)")
         # A unique public attribute: litellm de-duplicates loggers by class and public attributes.
@@ -254,7 +259,7 @@ class CostTracker(LitellmHooks):
             return []
         self.calls.await_returned()
         return cast(
-            list[BudgetLine],
+            "list[BudgetLine]",
             self.ledger.safe(
                 "counters", lambda: budget_lines(self.store, self.name, self._budgets, self._clock()), default=[]
             ),

@@ -34,9 +34,10 @@ __all__ = ["describe_when", "parse_range", "parse_when"]
 
 # Epoch seconds accepted: 1970 up to the end of the year 9999.
 MAX_EPOCH = 253_402_300_800.0
-_SPAN = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+# Patterns as text: ``re`` compiles them on first use and keeps them (compiling at import slowed every import).
+_SPAN = r"^(\d+(?:\.\d+)?)\s*([smhdw])$"
 _SPAN_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
-_DIGITS = re.compile(r"^[+-]?\d+(\.\d+)?$")
+_DIGITS = r"^[+-]?\d+(\.\d+)?$"
 _UTC = dt.timezone.utc
 
 
@@ -86,10 +87,10 @@ def parse_when(value: object, name: str = "time", *, end: bool = False, now: flo
         return current
     if text in ("today", "yesterday"):
         return _day_bound(today if text == "today" else today - dt.timedelta(days=1), end)
-    span = _SPAN.match(text)
+    span = re.match(_SPAN, text)
     if span is not None:
         return _checked(current - float(span.group(1)) * _SPAN_SECONDS[span.group(2)], name, value)
-    if _DIGITS.match(text):
+    if re.match(_DIGITS, text):
         return _checked(float(text), name, value)
     try:
         if len(raw) == 10:
@@ -127,7 +128,7 @@ def describe_when(value: object) -> str:
     """
     if isinstance(value, str):
         text = value.strip()
-        return f"{text} ago" if _SPAN.match(text.lower()) else text
+        return f"{text} ago" if re.match(_SPAN, text.lower()) else text
     if isinstance(value, dt.datetime):
         moment = value if value.tzinfo is not None else value.replace(tzinfo=_UTC)
         value = moment.timestamp()

@@ -25,7 +25,8 @@ _FIELDS = {
     "cache_write_1h": "cache_creation_input_token_cost_above_1hr",
     "cache_read_audio": "cache_read_input_audio_token_cost",
 }
-_TIER = re.compile(r"^input_cost_per_token_above_(\d+)k_tokens$")
+# As text: ``re`` compiles it on first use and keeps it (compiling it at import slowed every import).
+_TIER = r"^input_cost_per_token_above_(\d+)k_tokens$"
 # Service tiers and the suffix of their keys in litellm's map (``input_cost_per_token_flex``...).
 _SERVICE_TIERS = {"flex": "_flex", "priority": "_priority", "batch": "_batches"}
 # litellm's default web search context size (what it bills a search at when the request does not say).
@@ -87,7 +88,8 @@ def _price_for(info: dict[str, Any], suffix: str) -> Price | None:
     source_url = info.get("source") if isinstance(info.get("source"), str) else None
     search = info.get("search_context_cost_per_query")
     web_search = _decimal(search.get(_SEARCH_SIZE)) if isinstance(search, dict) else None
-    tiers = sorted({int(m.group(1)) for key in info if (m := _TIER.match(key))})
+    tier_key = re.compile(_TIER)
+    tiers = sorted({int(m.group(1)) for key in info if (m := tier_key.match(key))})
     above_tier = None
     if len(tiers) == 1:
         above = f"_above_{tiers[0]}k_tokens"

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from tokencost.budgets import BudgetLine
+from tokencost.budget_line import BudgetLine
 from tokencost.events import Event
 from tokencost.forecast import Forecast, forecast
 from tokencost.money import from_units

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from tokencost.budgets import BudgetLine
+from tokencost.budget_line import BudgetLine
 from tokencost.money import usd_text
 from tokencost.reports import Summary, SummaryRow, build_summary
 from tokencost.stores import Store

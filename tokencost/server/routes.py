@@ -16,7 +16,8 @@ from fastapi import FastAPI, Query
 from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from tokencost.budgets import BudgetLine, budget_lines
+from tokencost.budget_line import BudgetLine
+from tokencost.budgets import budget_lines
 from tokencost.errors import MissingExtraError
 from tokencost.events import Event
 from tokencost.reports import Summary, build_summary

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from tokencost.budgets import BudgetLine
+from tokencost.budget_line import BudgetLine
 from tokencost.events import Event
 from tokencost.money import usd_text
 from tokencost.pricing import Price

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tokencost.stores.base import Check, Group, Reservation, Store, Totals, plausible_event
+from tokencost.stores.base import Check, Group, Store, Totals, plausible_event
+
+if TYPE_CHECKING:
+    from tokencost.stores.reservation import Reservation
 
 __all__ = ["Check", "Group", "Reservation", "Store", "Totals", "plausible_event", "store_from_url"]
 
@@ -43,3 +46,13 @@ def store_from_url(url: str, **options: Any) -> Store:
     module_name, class_name = SCHEMES[scheme]
     cls: type[Store] = getattr(importlib.import_module(module_name), class_name)
     return cls(url, **options)
+
+
+def __getattr__(name: str) -> Any:
+    # Reservation is built on first use (only listing reservations needs it).
+    if name == "Reservation":
+        from tokencost.stores.reservation import Reservation
+
+        globals()[name] = Reservation
+        return Reservation
+    raise AttributeError(f"module 'tokencost.stores' has no attribute {name!r}")

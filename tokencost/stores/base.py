@@ -18,12 +18,15 @@ import functools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from tokencost.errors import StoreError
 from tokencost.events import Event
 from tokencost.pricing import Price
 from tokencost.usage import Usage
+
+if TYPE_CHECKING:
+    from tokencost.stores.reservation import Reservation
 
 __all__ = [
     "MAX_EVENT_UNITS",
@@ -171,21 +174,6 @@ class Check:
     key: str
     limit_units: int | None = None
     limit_tokens: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Reservation:
-    """An open (unexpired) reservation: what ``reserve()`` holds on counters ``keys`` until recorded or released.
-
-    ``created`` and ``expires`` are seconds since the epoch, by the store's clock.
-    """
-
-    id: str
-    keys: tuple[str, ...]
-    cost_units: int
-    tokens: int
-    created: float
-    expires: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,3 +398,13 @@ class Store(ABC):
 
     def close(self) -> None:  # noqa: B027 - stores without connections have nothing to release
         """Release connections and files. The store is unusable afterwards."""
+
+
+def __getattr__(name: str) -> Any:
+    # Reservation lives in tokencost.stores.reservation, built on first use (only listing reservations needs it).
+    if name == "Reservation":
+        from tokencost.stores.reservation import Reservation
+
+        globals()[name] = Reservation
+        return Reservation
+    raise AttributeError(f"module 'tokencost.stores.base' has no attribute {name!r}")

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import groupby
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokencost.events import Event
 from tokencost.pricing import Price
@@ -22,7 +22,6 @@ from tokencost.stores.base import (
     MAX_EVENT_UNITS,
     Check,
     Group,
-    Reservation,
     Store,
     Totals,
     first_misfit,
@@ -38,6 +37,9 @@ from tokencost.stores.grouping import (
     unpriced_sums,
 )
 from tokencost.usage import Usage
+
+if TYPE_CHECKING:
+    from tokencost.stores.reservation import Reservation
 
 __all__ = ["MemoryStore"]
 
@@ -327,6 +329,8 @@ class MemoryStore(Store):
             self._ledger(ledger).reservations.pop(reservation, None)
 
     def reservations(self, ledger: str) -> list[Reservation]:
+        from tokencost.stores.reservation import Reservation  # built on first listing
+
         with self._lock:
             led = self._ledger(ledger)
             self._reserved(led, self._clock())  # drops the expired ones

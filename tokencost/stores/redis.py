@@ -50,7 +50,7 @@ import json
 import uuid
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tokencost.errors import MissingExtraError, StoreError
 from tokencost.events import Event
@@ -61,7 +61,6 @@ from tokencost.stores.base import (
     NONE_KEY,
     Check,
     Group,
-    Reservation,
     Store,
     Totals,
     join_sums,
@@ -83,6 +82,9 @@ from tokencost.stores.grouping import (
 )
 from tokencost.stores.queue import QUEUED_STORE_WRAPPED, Batch, Queued, WriteBehind, logger
 from tokencost.usage import Usage
+
+if TYPE_CHECKING:
+    from tokencost.stores.reservation import Reservation
 
 __all__ = ["DIMENSIONS", "RedisStore"]
 
@@ -592,6 +594,8 @@ class RedisStore(Store):
             self._backend.run([("release", [keys.held, keys.res, keys.resexp], [reservation])])
 
     def reservations(self, ledger: str) -> list[Reservation]:
+        from tokencost.stores.reservation import Reservation  # built on first listing
+
         keys = self._backend.keys(ledger)
         with self._batcher.txn_lock:
             self._batcher.drain_locked()

@@ -54,7 +54,7 @@ import sqlite3
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tokencost.errors import StoreError
 from tokencost.events import Event
@@ -65,7 +65,6 @@ from tokencost.stores.base import (
     NONE_KEY,
     Check,
     Group,
-    Reservation,
     Store,
     Totals,
     first_misfit,
@@ -114,6 +113,9 @@ from tokencost.stores.sqlite_queries import (
 )
 from tokencost.stores.sqlite_schema import N_SUMS, SCHEMA_VERSION, create_or_upgrade
 from tokencost.usage import Usage
+
+if TYPE_CHECKING:
+    from tokencost.stores.reservation import Reservation
 
 __all__ = ["DIMENSIONS", "QUEUED_STORE_WRAPPED", "SQLiteStore", "WriteBehind"]
 
@@ -815,6 +817,8 @@ class SQLiteStore(Store):
             )
 
     def reservations(self, ledger: str) -> list[Reservation]:
+        from tokencost.stores.reservation import Reservation  # built on first listing
+
         with self._batcher.txn_lock:
             rows = self._db.read(
                 "SELECT id, keys, units, units_m, tokens, created_at, expires_at FROM reservations"
