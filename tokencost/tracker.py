@@ -28,7 +28,7 @@ from tokencost.litellm_hooks import LitellmHooks
 from tokencost.metadata import call_metadata
 from tokencost.money import from_units, parse_amount
 from tokencost.pricing import PriceChain, PriceSource
-from tokencost.providers import _PROVIDERS, provider_of
+from tokencost.providers import provider_of
 from tokencost.scoped import ACTIVE_BUDGETS
 from tokencost.stores import Store, Totals
 from tokencost.track_args import check_track_counts, read_timestamp, track_usage
@@ -467,7 +467,7 @@ class CostTracker(LitellmHooks):
         event = self.recorder.price_event(
             f"{self._id_prefix}-{next(self._sequence)}",
             model,
-            provider or _PROVIDERS.get(model) or provider_of(model),  # provider_of() without a call, once known
+            provider or provider_of(model),
             usage,
             call_metadata(scope, metadata) if metadata or scope else {},
             when,  # positional: cheaper than a keyword
