@@ -96,12 +96,12 @@ class Recorder:
         provider: str,
         usage: Usage | None,
         metadata: dict[str, Any],
+        timestamp: float | None = None,
         *,
         response_cost: Any = None,
         cache_hit: bool = False,
         status: str = "ok",
         reason: str | None = None,
-        timestamp: float | None = None,
     ) -> Event:
         """Return the event of one call, priced from its usage (``None`` usage: unpriced with ``reason``).
 

@@ -166,37 +166,38 @@ class Price:
         return replace(self, **buckets, above_tier=above, service_tiers=(), geo_multipliers=())  # type: ignore[arg-type]
 
     def cost_units(self, usage: Usage) -> int:
-        """Return the exact cost of ``usage`` in pico-dollars (its tokens and its web searches)."""
-        if usage.web_search_requests:
-            return self._token_units(usage) + self.web_search_units(usage)
-        return self._token_units(usage)
+        """Return the exact cost of ``usage`` in pico-dollars (its tokens and its web searches).
+
+        The sum of ``breakdown_units(usage)``, its plain reference (tests compare the two on every kind of usage).
+        """
+        units = self._units
+        if units is not None and not usage.web_search_requests:
+            # The fast path (every price a whole number of pico-dollars, no web searches): no call, and the other
+            # buckets only when the call has any.
+            input_, cache_read, cache_write, output, reasoning, audio_in, audio_out, image, write_1h, read_audio = units
+            cost = (
+                usage.input * input_
+                + usage.cache_read * cache_read
+                + usage.cache_write * cache_write
+                + usage.output * output
+                + usage.reasoning * reasoning
+            )
+            if usage.audio_in or usage.audio_out or usage.image or usage.cache_write_1h or usage.cache_read_audio:
+                cost += (
+                    usage.audio_in * audio_in
+                    + usage.audio_out * audio_out
+                    + usage.image * image
+                    + usage.cache_write_1h * write_1h
+                    + usage.cache_read_audio * read_audio
+                )
+            return cost
+        return sum(self.breakdown_units(usage).values())
 
     def web_search_units(self, usage: Usage) -> int:
         """Return the cost of ``usage``'s web searches in pico-dollars (0 without a web search price)."""
         if not usage.web_search_requests or self.web_search is None:
             return 0
         return to_units(usage.web_search_requests * self.web_search)
-
-    def _token_units(self, usage: Usage) -> int:
-        if self._units is not None:
-            input_, cache_read, cache_write, output, reasoning, audio_in, audio_out, image, write_1h, read_audio = (
-                self._units
-            )
-            return (
-                usage.input * input_
-                + usage.cache_read * cache_read
-                + usage.cache_write * cache_write
-                + usage.output * output
-                + usage.reasoning * reasoning
-                + usage.audio_in * audio_in
-                + usage.audio_out * audio_out
-                + usage.image * image
-                + usage.cache_write_1h * write_1h
-                + usage.cache_read_audio * read_audio
-            )
-        out = self.breakdown_units(usage)
-        out.pop("web_search", None)
-        return sum(out.values())
 
     def breakdown_units(self, usage: Usage) -> dict[str, int]:
         """Return the cost of each non-empty bucket of ``usage`` in pico-dollars (and of its ``web_search``es)."""

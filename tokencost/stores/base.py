@@ -116,6 +116,13 @@ def implausible(event: Event) -> str | None:
     return f"implausible amount (cost {cost}, saved {event.saved_units} pico-dollars): recorded without cost"
 
 
+# The last event plausible_event() passed as it is. The recorder checks every event before its store's record()
+# checks it again: that second check is one identity test. (Events and their usage are read-only; another thread
+# replacing it only makes the next check a full one.) ``implausible`` is the plain reference of the whole check.
+_passed: Event | None = None
+_ZERO = 0  # an empty bucket of the common call, compared by identity
+
+
 def plausible_event(event: Event) -> Event:
     """Return ``event``, or when ``implausible`` finds it out of range, an unpriced copy saying why.
 
@@ -123,30 +130,42 @@ def plausible_event(event: Event) -> Event:
     out of range (it would charge token budgets with tokens no call can have), else kept. A pending event stays
     unpriced for good (status ``ok``). Stores call this in ``record()``; the tracker may call it when pricing.
     """
+    global _passed
+    if event is _passed:
+        return event
     u = event.usage
     cost = event.cost_units
     try:
         # One bitwise OR of the buckets lies in [0, MAX_TOKENS] exactly when each of them does (a negative one
-        # makes it negative): the common case in one expression, for record()'s hot path.
+        # makes it negative): the common case in one expression, for record()'s hot path. Its first half is the
+        # common call's: five buckets, the others the int 0 itself (``is``: a non-int 0 takes the whole OR).
         if (
-            0
-            <= (
-                u.input
-                | u.output
-                | u.cache_read
-                | u.cache_write
-                | u.reasoning
-                | u.audio_in
-                | u.audio_out
-                | u.image
-                | u.cache_write_1h
-                | u.cache_read_audio
-                | u.web_search_requests
+            (
+                (
+                    0 <= (u.input | u.output | u.cache_read | u.cache_write | u.reasoning) <= MAX_TOKENS
+                    and u.audio_in is u.audio_out is u.image is u.cache_write_1h is u.cache_read_audio is _ZERO
+                    and u.web_search_requests is _ZERO
+                )
+                or 0
+                <= (
+                    u.input
+                    | u.output
+                    | u.cache_read
+                    | u.cache_write
+                    | u.reasoning
+                    | u.audio_in
+                    | u.audio_out
+                    | u.image
+                    | u.cache_write_1h
+                    | u.cache_read_audio
+                    | u.web_search_requests
+                )
+                <= MAX_TOKENS
             )
-            <= MAX_TOKENS
             and (cost is None or 0 <= cost <= MAX_EVENT_UNITS)
             and 0 <= event.saved_units <= MAX_EVENT_UNITS
         ):
+            _passed = event
             return event
     except TypeError:  # a count that is not an int: implausible() says why
         pass
