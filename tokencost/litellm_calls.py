@@ -162,8 +162,11 @@ class LitellmCalls:
 
     def on_success(self, kwargs: Any, response_obj: Any) -> None:
         """Record a finished call once (whichever of litellm's hooks delivers it first)."""
+        call_id = kwargs.get("litellm_call_id") if isinstance(kwargs, Mapping) else None
+        if isinstance(call_id, str) and call_id in self._seen:  # litellm's second delivery of a recorded call
+            return
         try:
-            call_id = kwargs.get("litellm_call_id") or uuid.uuid4().hex
+            call_id = call_id or uuid.uuid4().hex
             with self.lock:
                 if call_id in self._seen:
                     return

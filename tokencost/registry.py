@@ -47,10 +47,12 @@ def active() -> list[Any]:
         for cb in getattr(litellm, name, []) or []:
             if cb in TRACKERS and not cb.closed and cb not in out:
                 out.append(cb)
-    with lock:
-        for t in out:
-            attached.setdefault(id(t), t)
-        out.extend(t for t in list(attached.values()) if not t.closed and t not in out)
+    if any(attached.get(id(t)) is not t for t in out):  # a tracker seen in the lists for the first time
+        with lock:
+            for t in out:
+                attached.setdefault(id(t), t)
+    # No lock for reading: every call's hooks ask, from every thread (a copy of the values is taken at once).
+    out.extend(t for t in list(attached.values()) if not t.closed and t not in out)
     return out
 
 
