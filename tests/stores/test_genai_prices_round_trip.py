@@ -3,6 +3,7 @@ back with the same cost and an equal ``Price`` (its per-token figures are decima
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
@@ -14,24 +15,15 @@ from genai_prices import data_snapshot
 
 from tokencost.events import Event
 from tokencost.pricing.genai_prices import GenaiPricesSource
-from tokencost.usage import Usage
 
 from . import T0
 from .conftest import ALL_STORES
+from .test_price_round_trip import USAGE as ROUND_TRIP_USAGE
 from .test_price_round_trip import open_kind
 
-USAGE = Usage(
-    input=1200,
-    cache_read=300,
-    cache_write=40,
-    output=500,
-    reasoning=70,
-    audio_in=3,
-    audio_out=4,
-    image=5,
-    cache_write_1h=6,
-    cache_read_audio=7,
-)
+# The other round-trip test's usage, every token bucket filled, without web searches (a price with no web-search
+# figure cannot bill them).
+USAGE = dataclasses.replace(ROUND_TRIP_USAGE, web_search_requests=0)
 
 
 def genai_events() -> list[Event]:
